@@ -1,0 +1,407 @@
+//! Configuration: parse the TOML file, validate it completely, and resolve it
+//! into the typed [`Config`] the rest of the daemon uses. Nothing here touches
+//! plugins or Statsig; a `Config` is plain, immutable data.
+
+mod error;
+mod schema;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use actix_web::http::Method;
+use variantd_decision::DecisionSpec;
+
+pub use error::ConfigError;
+pub use schema::{LogFormat, RawConfig, ResponseShape};
+
+use error::Locator;
+
+/// Paths the daemon serves itself; routes may not shadow them.
+pub const RESERVED_PREFIXES: &[&str] =
+    &["/admin", "/variants", "/metrics", "/healthz", "/readyz", "/endpoints", "/events"];
+
+/// The validated, resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (absolute), for reloads and messages.
+    pub source: PathBuf,
+    /// As written, for `GET /admin/config`.
+    pub raw: RawConfig,
+    pub listen: String,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub access_log: bool,
+    pub log_format: LogFormat,
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub plugins: PluginsConfig,
+    pub statsig: StatsigConfig,
+    pub user: UserConfig,
+    pub variants: BTreeMap<String, VariantConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginsConfig {
+    pub dir: PathBuf,
+    pub include: Vec<glob::Pattern>,
+    pub max_retained_libraries: usize,
+    pub debounce_ms: u64,
+    pub watch: bool,
+}
+
+impl PluginsConfig {
+    /// Whether a file name in the plugin directory is one we load.
+    pub fn includes(&self, file_name: &str) -> bool {
+        self.include.iter().any(|p| p.matches(file_name))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StatsigConfig {
+    pub specs_file: PathBuf,
+    pub exposures_file: Option<PathBuf>,
+    pub init_timeout_ms: u64,
+    pub environment: Option<String>,
+    pub api_url: Option<String>,
+    pub decision_cache_entries: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserConfig {
+    pub key_query: Option<String>,
+    pub key_header: Option<String>,
+    pub key_cookie: Option<String>,
+    pub client_ip: bool,
+    pub trust_forwarded_for: bool,
+    /// (lower-case header name, Statsig custom field)
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantConfig {
+    pub name: String,
+    pub label: String,
+    pub target: VariantTarget,
+    pub fallback: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VariantTarget {
+    Plugin {
+        plugin: String,
+        /// JSON text handed to the plugin's `init`.
+        config_json: String,
+        blocking: bool,
+    },
+    Remote(RemoteConfig),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteConfig {
+    /// Base URL without trailing slash.
+    pub url: String,
+    pub connect_timeout_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub breaker_failures: u32,
+    pub breaker_cooldown_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub path: String,
+    pub methods: Vec<Method>,
+    pub shape: ResponseShape,
+    pub strip_prefix: Option<String>,
+    pub decision: RouteDecision,
+}
+
+#[derive(Debug, Clone)]
+pub enum RouteDecision {
+    /// Always this variant: no user key needed, no exposure.
+    Fixed(String),
+    Decide(DecisionSpec),
+}
+
+impl RouteDecision {
+    /// Every variant this decision can pick.
+    pub fn variants(&self) -> Vec<&str> {
+        match self {
+            RouteDecision::Fixed(v) => vec![v],
+            RouteDecision::Decide(DecisionSpec::Gate { pass, fail, .. }) => vec![pass, fail],
+            RouteDecision::Decide(
+                DecisionSpec::Experiment { variants, default, .. }
+                | DecisionSpec::DynamicConfig { variants, default, .. },
+            ) => variants.values().map(String::as_str).chain([default.as_str()]).collect(),
+        }
+    }
+}
+
+/// Overrides from the command line or environment; paths relative to the
+/// working directory.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub plugin_dir: Option<PathBuf>,
+    pub specs_file: Option<PathBuf>,
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// Read, parse and validate `path`, then apply `overrides`.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let source = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let text = std::fs::read_to_string(&source)
+            .map_err(|e| ConfigError::Read { file: source.clone(), source: e })?;
+        let mut config = Config::parse(&text, &source)?;
+        config.apply(overrides);
+        Ok(config)
+    }
+
+    /// Parse and validate `text`, resolving relative paths against `source`'s directory.
+    pub fn parse(text: &str, source: &Path) -> Result<Config, ConfigError> {
+        let loc = Locator::new(source, text);
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| loc.toml(e, None))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            loc.toml(e.into_inner(), Some(key))
+        })?;
+        let base = source.parent().map(Path::to_path_buf).unwrap_or_default();
+        resolve(raw, source, &base, &loc)
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        if let Some(listen) = &o.listen {
+            self.listen = listen.clone();
+        }
+        if let Some(dir) = &o.plugin_dir {
+            self.plugins.dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+        }
+        if let Some(specs) = &o.specs_file {
+            self.statsig.specs_file = std::path::absolute(specs).unwrap_or_else(|_| specs.clone());
+        }
+        if let Some(workers) = o.workers {
+            self.workers = workers;
+        }
+    }
+
+    /// The listen address as a socket address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| ConfigError::Invalid {
+            file: self.source.clone(),
+            line: 0,
+            column: 0,
+            key: "server.listen".into(),
+            message: format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
+        })
+    }
+}
+
+fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<Config, ConfigError> {
+    let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+
+    if raw.server.listen.parse::<SocketAddr>().is_err() {
+        return Err(loc.at_key("server.listen", format!("`{}` is not an address like 127.0.0.1:8080", raw.server.listen)));
+    }
+    let include = raw
+        .plugins
+        .include
+        .iter()
+        .map(|g| glob::Pattern::new(g).map_err(|e| loc.at_key("plugins.include", format!("bad glob `{g}`: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let user = &raw.user;
+    if user.key_query.is_none() && user.key_header.is_none() && user.key_cookie.is_none() {
+        return Err(loc.at_key("user", "one of key_query, key_header, key_cookie must be set".into()));
+    }
+    let mut attributes = Vec::new();
+    for (i, a) in user.attributes.iter().enumerate() {
+        if actix_web::http::header::HeaderName::from_bytes(a.header.as_bytes()).is_err() {
+            return Err(loc.at_key(&format!("user.attributes[{i}].header"), format!("`{}` is not a header name", a.header)));
+        }
+        if a.field.is_empty() {
+            return Err(loc.at_key(&format!("user.attributes[{i}].field"), "must not be empty".into()));
+        }
+        attributes.push((a.header.to_ascii_lowercase(), a.field.clone()));
+    }
+
+    let mut variants = BTreeMap::new();
+    for (name, v) in &raw.variants {
+        let key = format!("variants.{name}");
+        if !valid_name(name) {
+            return Err(loc.at_key(&key, "variant names may use only letters, digits, `_` and `-`".into()));
+        }
+        let target = match (&v.plugin, &v.url) {
+            (Some(plugin), None) => {
+                let config_json = match &v.config {
+                    Some(value) => serde_json::to_string(value).map_err(|e| loc.at_key(&format!("{key}.config"), e.to_string()))?,
+                    None => "{}".into(),
+                };
+                VariantTarget::Plugin { plugin: plugin.get_ref().clone(), config_json, blocking: v.blocking }
+            }
+            (None, Some(url)) => {
+                let u = url.get_ref().trim_end_matches('/');
+                let parsed: Result<actix_web::http::Uri, _> = u.parse();
+                match parsed {
+                    Ok(uri) if matches!(uri.scheme_str(), Some("http") | Some("https")) && uri.host().is_some() => {}
+                    _ => return Err(loc.at_span(url.span(), &format!("{key}.url"), format!("`{u}` is not an http(s) URL"))),
+                }
+                if v.timeout_ms == 0 || v.connect_timeout_ms == 0 {
+                    return Err(loc.at_key(&key, "timeouts must be greater than 0".into()));
+                }
+                VariantTarget::Remote(RemoteConfig {
+                    url: u.to_string(),
+                    connect_timeout_ms: v.connect_timeout_ms,
+                    timeout_ms: v.timeout_ms,
+                    retries: v.retries,
+                    breaker_failures: v.breaker_failures.max(1),
+                    breaker_cooldown_ms: v.breaker_cooldown_ms,
+                })
+            }
+            (Some(_), Some(url)) => {
+                return Err(loc.at_span(url.span(), &key, "set either `plugin` or `url`, not both".into()))
+            }
+            (None, None) => return Err(loc.at_key(&key, "needs `plugin = \"<plugin name>\"` or `url = \"http://…\"`".into())),
+        };
+        variants.insert(
+            name.clone(),
+            VariantConfig {
+                name: name.clone(),
+                label: v.label.clone().unwrap_or_else(|| name.clone()),
+                target,
+                fallback: v.fallback.as_ref().map(|f| f.get_ref().clone()),
+            },
+        );
+    }
+    // Fallbacks must name a variant other than their own.
+    for (name, v) in &raw.variants {
+        if let Some(fb) = &v.fallback {
+            let fb_name = fb.get_ref();
+            if !variants.contains_key(fb_name) || fb_name == name {
+                return Err(loc.at_span(fb.span(), &format!("variants.{name}.fallback"), format!("unknown variant `{fb_name}`")));
+            }
+        }
+    }
+
+    let known = |s: &toml::Spanned<String>, key: &str| -> Result<String, ConfigError> {
+        if variants.contains_key(s.get_ref()) {
+            Ok(s.get_ref().clone())
+        } else {
+            Err(loc.at_span(s.span(), key, format!("unknown variant `{}`", s.get_ref())))
+        }
+    };
+
+    let mut routes = Vec::new();
+    let mut seen_paths = std::collections::HashSet::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        let key = format!("routes[{i}]");
+        let path = r.path.get_ref();
+        if !path.starts_with('/') {
+            return Err(loc.at_span(r.path.span(), &format!("{key}.path"), "must start with `/`".into()));
+        }
+        if RESERVED_PREFIXES.iter().any(|p| path == p || path.starts_with(&format!("{p}/"))) {
+            return Err(loc.at_span(r.path.span(), &format!("{key}.path"), format!("`{path}` is served by variantd itself")));
+        }
+        if let Err(e) = matchit::Router::<()>::new().insert(path.as_str(), ()) {
+            return Err(loc.at_span(r.path.span(), &format!("{key}.path"), format!("bad pattern: {e}")));
+        }
+        if !seen_paths.insert(path.clone()) {
+            return Err(loc.at_span(r.path.span(), &format!("{key}.path"), format!("`{path}` is routed twice")));
+        }
+        let methods = r
+            .methods
+            .iter()
+            .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| loc.at_key(&format!("{key}.methods"), format!("`{m}` is not an HTTP method"))))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let chosen = [r.variant.is_some(), r.gate.is_some(), r.experiment.is_some(), r.dynamic_config.is_some()];
+        if chosen.iter().filter(|b| **b).count() != 1 {
+            return Err(loc.at_span(r.path.span(), &key, "set exactly one of `variant`, `gate`, `experiment`, `dynamic_config`".into()));
+        }
+        let decision = if let Some(v) = &r.variant {
+            RouteDecision::Fixed(known(v, &format!("{key}.variant"))?)
+        } else if let Some(gate) = &r.gate {
+            let (Some(pass), Some(fail)) = (&r.pass, &r.fail) else {
+                return Err(loc.at_span(gate.span(), &key, "a gate route needs `pass` and `fail` variants".into()));
+            };
+            RouteDecision::Decide(DecisionSpec::Gate {
+                name: gate.get_ref().clone(),
+                pass: known(pass, &format!("{key}.pass"))?,
+                fail: known(fail, &format!("{key}.fail"))?,
+            })
+        } else {
+            let (name, is_experiment) = match (&r.experiment, &r.dynamic_config) {
+                (Some(e), _) => (e, true),
+                (_, Some(d)) => (d, false),
+                _ => unreachable!("checked above"),
+            };
+            let Some(default) = &r.default else {
+                return Err(loc.at_span(name.span(), &key, "needs a `default` variant".into()));
+            };
+            let default = known(default, &format!("{key}.default"))?;
+            let mut map = std::collections::HashMap::new();
+            for (value, variant) in &r.map {
+                map.insert(value.clone(), known(variant, &format!("{key}.map.{value}"))?);
+            }
+            let (name, parameter) = (name.get_ref().clone(), r.parameter.clone());
+            RouteDecision::Decide(if is_experiment {
+                DecisionSpec::Experiment { name, parameter, variants: map, default }
+            } else {
+                DecisionSpec::DynamicConfig { name, parameter, variants: map, default }
+            })
+        };
+        routes.push(RouteConfig {
+            path: path.clone(),
+            methods,
+            shape: r.response,
+            strip_prefix: r.strip_prefix.clone().filter(|p| !p.is_empty()),
+            decision,
+        });
+    }
+
+    Ok(Config {
+        source: source.to_path_buf(),
+        listen: raw.server.listen.clone(),
+        workers: raw.server.workers,
+        shutdown_timeout_secs: raw.server.shutdown_timeout_secs,
+        access_log: raw.server.access_log,
+        log_format: raw.server.log_format,
+        public_url: raw.server.public_url.clone().map(|u| u.trim_end_matches('/').to_string()),
+        max_body_bytes: raw.server.max_body_bytes,
+        plugins: PluginsConfig {
+            dir: abs(&raw.plugins.dir),
+            include,
+            max_retained_libraries: raw.plugins.max_retained_libraries,
+            debounce_ms: raw.plugins.debounce_ms,
+            watch: raw.plugins.watch,
+        },
+        statsig: StatsigConfig {
+            specs_file: abs(&raw.statsig.specs_file),
+            exposures_file: raw.statsig.exposures_file.as_deref().map(abs),
+            init_timeout_ms: raw.statsig.init_timeout_ms,
+            environment: raw.statsig.environment.clone(),
+            api_url: raw.statsig.api_url.clone(),
+            decision_cache_entries: raw.statsig.decision_cache_entries,
+        },
+        user: UserConfig {
+            key_query: user.key_query.clone(),
+            key_header: user.key_header.as_ref().map(|h| h.to_ascii_lowercase()),
+            key_cookie: user.key_cookie.clone(),
+            client_ip: user.client_ip,
+            trust_forwarded_for: user.trust_forwarded_for,
+            attributes,
+        },
+        variants,
+        routes,
+        raw,
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,299 @@
+//! The TOML schema, as written by operators. Every section denies unknown keys
+//! so a typo is a startup error with its line, not a silently ignored setting.
+//! `config/variantd.toml` documents every key; keep the two in step.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub plugins: PluginsSection,
+    #[serde(default)]
+    pub statsig: StatsigSection,
+    #[serde(default)]
+    pub user: UserSection,
+    #[serde(default)]
+    pub variants: BTreeMap<String, VariantSection>,
+    #[serde(default)]
+    pub routes: Vec<RouteSection>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// `host:port`; loopback by default so a fresh install exposes nothing.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// actix worker threads; 0 = one per core.
+    #[serde(default)]
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+    /// One log line per request.
+    #[serde(default = "default_true")]
+    pub access_log: bool,
+    /// `text` or `json`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Base URL other services should use to reach this daemon (for
+    /// `/endpoints`); default: `http://<listen address>`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes (plugins receive it whole).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    /// Directory scanned and watched for plugin libraries.
+    #[serde(default = "default_plugin_dir")]
+    pub dir: PathBuf,
+    /// File-name globs of the libraries to load from `dir`.
+    #[serde(default = "default_include")]
+    pub include: Vec<String>,
+    /// Old library copies that could not be unmapped and stay resident; once
+    /// reached, further swaps are refused (the current version keeps serving).
+    #[serde(default = "default_max_retained")]
+    pub max_retained_libraries: usize,
+    /// Quiet time after the last file event before a reload runs.
+    #[serde(default = "default_debounce_ms")]
+    pub debounce_ms: u64,
+    /// Whether to watch `dir`, the config and the specs files for changes.
+    #[serde(default = "default_true")]
+    pub watch: bool,
+}
+
+impl Default for PluginsSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsigSection {
+    /// dcs-v2 specs file: the offline source, and the starting point when live.
+    #[serde(default = "default_specs_file")]
+    pub specs_file: PathBuf,
+    /// Offline: exposures and custom events are appended here as JSON lines.
+    #[serde(default)]
+    pub exposures_file: Option<PathBuf>,
+    /// Live mode: longest time startup waits for Statsig.
+    #[serde(default = "default_init_timeout_ms")]
+    pub init_timeout_ms: u64,
+    /// Statsig environment tier (`production`, `staging`, ...).
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Live mode: override of Statsig's API base URL (egress proxies).
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Distinct (user, decision) results cached per specs version; 0 = off.
+    #[serde(default = "default_decision_cache")]
+    pub decision_cache_entries: usize,
+}
+
+impl Default for StatsigSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSection {
+    /// Where the user key is read from, tried in this order: query
+    /// parameter, header, cookie. At least one must be set.
+    #[serde(default = "default_key_query")]
+    pub key_query: Option<String>,
+    #[serde(default)]
+    pub key_header: Option<String>,
+    #[serde(default)]
+    pub key_cookie: Option<String>,
+    /// Pass the client IP to Statsig as the `ip` user field.
+    #[serde(default = "default_true")]
+    pub client_ip: bool,
+    /// Take the client IP from the first `X-Forwarded-For` entry (only behind
+    /// a trusted proxy).
+    #[serde(default)]
+    pub trust_forwarded_for: bool,
+    /// Request headers that become Statsig custom fields.
+    #[serde(default)]
+    pub attributes: Vec<AttributeSection>,
+}
+
+impl Default for UserSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeSection {
+    pub header: String,
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSection {
+    /// What callers see as `selected_variant`; default: the variant's name.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Declared name of the plugin that serves this variant ...
+    #[serde(default)]
+    pub plugin: Option<Spanned<String>>,
+    /// ... or the base URL of a remote app that variantd proxies to.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// Passed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: Option<toml::Value>,
+    /// Run the plugin on the blocking pool (for plugins that do I/O).
+    #[serde(default)]
+    pub blocking: bool,
+    /// Variant that answers when this one cannot (plugin missing, upstream down).
+    #[serde(default)]
+    pub fallback: Option<Spanned<String>>,
+    /// Remote variants: connection and whole-request time limits.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Remote variants: extra attempts for idempotent methods.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Remote variants: consecutive failures that open the circuit, and how
+    /// long it stays open before one probe request is let through.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    #[serde(default = "default_breaker_cooldown_ms")]
+    pub breaker_cooldown_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseShape {
+    /// The original example's `{"ab_test_result":…,"response":…}`.
+    Envelope,
+    /// The variant's answer as given, plus `x-variantd-*` headers.
+    #[default]
+    Transparent,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// matchit pattern: `/process/{message}`, `/api/{*rest}`.
+    pub path: Spanned<String>,
+    /// Allowed methods; empty = any.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub response: ResponseShape,
+    /// Removed from the request path before it reaches the variant.
+    #[serde(default)]
+    pub strip_prefix: Option<String>,
+    // Exactly one of the following four decides.
+    #[serde(default)]
+    pub variant: Option<Spanned<String>>,
+    #[serde(default)]
+    pub gate: Option<Spanned<String>>,
+    #[serde(default)]
+    pub experiment: Option<Spanned<String>>,
+    #[serde(default)]
+    pub dynamic_config: Option<Spanned<String>>,
+    /// Gate routes: the variants for a passing and a failing gate.
+    #[serde(default)]
+    pub pass: Option<Spanned<String>>,
+    #[serde(default)]
+    pub fail: Option<Spanned<String>>,
+    /// Experiment / dynamic-config routes: the string parameter naming the
+    /// variant, a map from its values to variant names (a value not in the map
+    /// is taken as a variant name), and the variant when it names none.
+    #[serde(default = "default_parameter")]
+    pub parameter: String,
+    #[serde(default)]
+    pub map: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub default: Option<Spanned<String>>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_shutdown_timeout() -> u64 {
+    30
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_body() -> usize {
+    16 * 1024 * 1024
+}
+fn default_plugin_dir() -> PathBuf {
+    "plugins".into()
+}
+fn default_include() -> Vec<String> {
+    vec!["*.so".into()]
+}
+fn default_max_retained() -> usize {
+    64
+}
+fn default_debounce_ms() -> u64 {
+    100
+}
+fn default_specs_file() -> PathBuf {
+    "statsig_specs.json".into()
+}
+fn default_init_timeout_ms() -> u64 {
+    3000
+}
+fn default_decision_cache() -> usize {
+    100_000
+}
+fn default_key_query() -> Option<String> {
+    Some("user_key".into())
+}
+fn default_connect_timeout_ms() -> u64 {
+    1000
+}
+fn default_timeout_ms() -> u64 {
+    5000
+}
+fn default_retries() -> u32 {
+    1
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_cooldown_ms() -> u64 {
+    5000
+}
+fn default_parameter() -> String {
+    "variant".into()
+}

@@ -1,0 +1,338 @@
+//! The control path: the only writer. On startup, a file change, SIGHUP or an
+//! admin call it loads and validates config, plugins and specs, builds a new
+//! [`Snapshot`] and publishes it atomically. Anything invalid is refused with
+//! its reason while the last good snapshot keeps serving.
+
+mod plugins;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use variantd_decision::DecisionEngine;
+
+use crate::config::{Config, Overrides, VariantTarget};
+use crate::plugin_host::{LoadError, Loader, PluginInstance, PluginLibrary, Retention};
+use crate::remote::RemoteVariant;
+use crate::snapshot::{Backend, RouteTable, Snapshot, Variant};
+
+pub use plugins::Refusal;
+use plugins::PluginDir;
+
+/// What kind of reload to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadScope {
+    Plugins,
+    Config,
+    Specs,
+    /// SIGHUP / admin: everything, re-reading every file.
+    All,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadError {
+    pub what: &'static str,
+    pub reason: String,
+    #[serde(with = "crate::util::rfc3339")]
+    pub at: SystemTime,
+}
+
+pub struct Control {
+    config_path: PathBuf,
+    overrides: Overrides,
+    loader: Loader,
+    engine: Arc<DecisionEngine>,
+    published: Arc<ArcSwap<Snapshot>>,
+    generation: AtomicU64,
+    state: Mutex<State>,
+}
+
+struct State {
+    config: Arc<Config>,
+    dir: PluginDir,
+    /// Serving instance per variant name, reused while library and config are unchanged.
+    instances: HashMap<String, Arc<PluginInstance>>,
+    remotes: HashMap<String, Arc<RemoteVariant>>,
+    last_config_error: Option<ReloadError>,
+    last_specs_error: Option<ReloadError>,
+}
+
+impl Control {
+    /// Build the first snapshot from an already validated config. Plugins that
+    /// fail are refused and reported; they do not stop startup.
+    pub fn start(config: Config, config_path: PathBuf, overrides: Overrides, engine: Arc<DecisionEngine>) -> anyhow::Result<Arc<Control>> {
+        let retention = Arc::new(Retention::new(config.plugins.max_retained_libraries));
+        let loader = Loader::new(retention)?;
+        let config = Arc::new(config);
+        let mut state = State {
+            config: config.clone(),
+            dir: PluginDir::default(),
+            instances: HashMap::new(),
+            remotes: HashMap::new(),
+            last_config_error: None,
+            last_specs_error: None,
+        };
+        let snapshot = build(&loader, &mut state, config, 1, false).map_err(|e| anyhow::anyhow!(e))?;
+        let control = Control {
+            config_path,
+            overrides,
+            loader,
+            engine,
+            published: Arc::new(ArcSwap::from_pointee(snapshot)),
+            generation: AtomicU64::new(1),
+            state: Mutex::new(state),
+        };
+        Ok(Arc::new(control))
+    }
+
+    /// The handle requests read snapshots from.
+    pub fn snapshot_handle(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.published.clone()
+    }
+
+    pub fn engine(&self) -> &Arc<DecisionEngine> {
+        &self.engine
+    }
+
+    pub fn retention(&self) -> &Arc<Retention> {
+        self.loader.retention()
+    }
+
+    pub fn config_path(&self) -> &PathBuf {
+        &self.config_path
+    }
+
+    /// Run a reload. Errors are also recorded for `/admin` and `/readyz`.
+    pub fn reload(&self, scope: ReloadScope) -> Result<(), String> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut result = Ok(());
+        if matches!(scope, ReloadScope::Specs | ReloadScope::All) {
+            match self.engine.reload_specs() {
+                Ok(info) => {
+                    tracing::info!(specs = ?info, "statsig specs reloaded");
+                    state.last_specs_error = None;
+                    crate::metrics::reload("specs", true);
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    tracing::error!(reason = %reason, "statsig specs refused; the previous specs keep deciding");
+                    state.last_specs_error = Some(ReloadError { what: "specs", reason: reason.clone(), at: SystemTime::now() });
+                    crate::metrics::reload("specs", false);
+                    result = Err(reason);
+                }
+            }
+        }
+        if scope == ReloadScope::All {
+            state.dir.forget_hashes();
+        }
+        let config = if matches!(scope, ReloadScope::Config | ReloadScope::All) {
+            match Config::load(&self.config_path, &self.overrides) {
+                Ok(c) => Arc::new(c),
+                Err(e) => {
+                    let reason = e.to_string();
+                    tracing::error!(reason = %reason, "config refused; the previous config keeps serving");
+                    state.last_config_error = Some(ReloadError { what: "config", reason: reason.clone(), at: SystemTime::now() });
+                    crate::metrics::reload("config", false);
+                    return Err(reason);
+                }
+            }
+        } else {
+            state.config.clone()
+        };
+        if scope == ReloadScope::Specs {
+            return result;
+        }
+        let config_changed = !Arc::ptr_eq(&config, &state.config);
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        match build(&self.loader, &mut state, config, generation, config_changed) {
+            Ok(snapshot) => {
+                if config_changed {
+                    state.last_config_error = None;
+                    crate::metrics::reload("config", true);
+                    tracing::info!(file = %self.config_path.display(), "config reloaded");
+                }
+                self.loader.retention().set_limit(snapshot.config.plugins.max_retained_libraries);
+                self.published.store(Arc::new(snapshot));
+                result
+            }
+            Err(reason) => {
+                tracing::error!(reason = %reason, "config refused; the previous config keeps serving");
+                state.last_config_error = Some(ReloadError { what: "config", reason: reason.clone(), at: SystemTime::now() });
+                crate::metrics::reload("config", false);
+                Err(reason)
+            }
+        }
+    }
+
+    /// Plugins, refusals and errors, for the admin API.
+    pub fn status(&self) -> ControlStatus {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let snapshot = self.published.load();
+        let mut plugins = Vec::new();
+        for lib in state.dir.current.values() {
+            let variants: Vec<String> =
+                state.instances.values().filter(|i| Arc::ptr_eq(i.library(), lib)).map(|i| i.variant.clone()).collect();
+            plugins.push(PluginStatus::of(lib, variants));
+        }
+        ControlStatus {
+            generation: snapshot.generation,
+            plugins,
+            refused: state.dir.refused.values().cloned().collect(),
+            libraries_open: self.retention().open_count(),
+            libraries_released: self.retention().released_count(),
+            retained: self.retention().retained(),
+            max_retained_libraries: snapshot.config.plugins.max_retained_libraries,
+            last_config_error: state.last_config_error.clone(),
+            last_specs_error: state.last_specs_error.clone(),
+        }
+    }
+
+    /// Errors that make the daemon not ready: none today besides what
+    /// `/readyz` derives from the snapshot and the engine.
+    pub fn last_errors(&self) -> Vec<ReloadError> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.last_config_error.iter().chain(state.last_specs_error.iter()).cloned().collect()
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct ControlStatus {
+    pub generation: u64,
+    pub plugins: Vec<PluginStatus>,
+    pub refused: Vec<Refusal>,
+    pub libraries_open: usize,
+    pub libraries_released: usize,
+    pub retained: Vec<crate::plugin_host::RetainedLibrary>,
+    pub max_retained_libraries: usize,
+    pub last_config_error: Option<ReloadError>,
+    pub last_specs_error: Option<ReloadError>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PluginStatus {
+    pub name: String,
+    pub version: String,
+    pub file: PathBuf,
+    pub sha256: String,
+    #[serde(with = "crate::util::rfc3339")]
+    pub loaded_at: SystemTime,
+    pub in_flight: usize,
+    pub variants: Vec<String>,
+}
+
+impl PluginStatus {
+    fn of(lib: &Arc<PluginLibrary>, variants: Vec<String>) -> PluginStatus {
+        PluginStatus {
+            name: lib.name.clone(),
+            version: lib.version.clone(),
+            file: lib.file.clone(),
+            sha256: lib.sha256.clone(),
+            loaded_at: lib.loaded_at,
+            in_flight: lib.in_flight(),
+            variants,
+        }
+    }
+}
+
+/// Scan plugins, instantiate every plugin variant, and assemble a snapshot.
+///
+/// A new library version is accepted only if `init` succeeds for every
+/// variant that uses it; otherwise it is refused and the current version
+/// stays. When the config itself changed (`strict`), an `init` failure with
+/// the new config refuses the whole config instead.
+fn build(loader: &Loader, state: &mut State, config: Arc<Config>, generation: u64, strict: bool) -> Result<Snapshot, String> {
+    let outcome = state.dir.scan(loader, &config.plugins);
+
+    // Try each new library against the variants that use it.
+    for lib in outcome.candidates {
+        let mut fresh = Vec::new();
+        let mut failure: Option<LoadError> = None;
+        for v in config.variants.values() {
+            if let VariantTarget::Plugin { plugin, config_json, .. } = &v.target {
+                if *plugin == lib.name {
+                    match PluginInstance::init(&lib, &v.name, config_json) {
+                        Ok(i) => fresh.push(i),
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        match failure {
+            Some(e) => {
+                drop(fresh); // their shutdown runs on the reaper
+                state.dir.refuse(&lib.file, &e);
+            }
+            None => {
+                let replaced = state.dir.current.insert(lib.name.clone(), lib.clone());
+                crate::metrics::plugin_event(if replaced.is_some() { "swapped" } else { "loaded" });
+                tracing::info!(plugin = %lib.name, version = %lib.version, file = %lib.file.display(), sha256 = %lib.sha256, swapped = replaced.is_some(), "plugin loaded");
+                for i in fresh {
+                    state.instances.insert(i.variant.clone(), i);
+                }
+            }
+        }
+    }
+
+    // Every plugin variant: reuse its instance if library and config are the
+    // same, else init one from the current library.
+    let mut instances: HashMap<String, Arc<PluginInstance>> = HashMap::new();
+    for v in config.variants.values() {
+        let VariantTarget::Plugin { plugin, config_json, .. } = &v.target else { continue };
+        let Some(lib) = state.dir.current.get(plugin).cloned() else {
+            tracing::warn!(variant = %v.name, plugin = %plugin, "plugin not loaded; variant answers 503 or its fallback");
+            continue;
+        };
+        if let Some(existing) = state.instances.get(&v.name) {
+            if Arc::ptr_eq(existing.library(), &lib) && existing.config_json == *config_json {
+                instances.insert(v.name.clone(), existing.clone());
+                continue;
+            }
+        }
+        match PluginInstance::init(&lib, &v.name, config_json) {
+            Ok(i) => {
+                instances.insert(v.name.clone(), i);
+            }
+            Err(e) if strict => return Err(format!("variant `{}`: {e}", v.name)),
+            Err(e) => state.dir.refuse(&lib.file, &e),
+        }
+    }
+    state.instances = instances;
+
+    // Remote variants keep their client state (circuit breaker) while unchanged.
+    let mut remotes = HashMap::new();
+    for v in config.variants.values() {
+        if let VariantTarget::Remote(rc) = &v.target {
+            let remote = match state.remotes.get(&v.name) {
+                Some(r) if r.config() == rc => r.clone(),
+                _ => Arc::new(RemoteVariant::new(&v.name, rc.clone())),
+            };
+            remotes.insert(v.name.clone(), remote);
+        }
+    }
+    state.remotes = remotes;
+
+    let variants = config
+        .variants
+        .values()
+        .map(|v| {
+            let backend = match &v.target {
+                VariantTarget::Plugin { plugin, blocking, .. } => Backend::Plugin {
+                    instance: state.instances.get(&v.name).cloned(),
+                    plugin: plugin.clone(),
+                    blocking: *blocking,
+                },
+                VariantTarget::Remote(_) => Backend::Remote(state.remotes[&v.name].clone()),
+            };
+            (v.name.clone(), Variant { config: v.clone(), backend })
+        })
+        .collect();
+    state.config = config.clone();
+    crate::metrics::plugins_loaded(state.dir.current.len());
+    Ok(Snapshot { generation, routes: RouteTable::new(&config.routes), variants, config })
+}

@@ -1,0 +1,145 @@
+//! The admin API: plugin status, reloads, the effective config. Guarded by a
+//! bearer token from VARIANTD_ADMIN_TOKEN; without one, loopback clients only.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::AppState;
+use crate::control::ReloadScope;
+use crate::shaping::json_error;
+
+fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
+    let unauthorized = |why: &str| {
+        Err(HttpResponse::build(StatusCode::UNAUTHORIZED)
+            .insert_header(("www-authenticate", "Bearer realm=\"variantd-admin\""))
+            .json(json!({ "error": why })))
+    };
+    match &state.admin_token {
+        Some(expected) => {
+            let given = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+                Ok(())
+            } else {
+                unauthorized("missing or wrong bearer token")
+            }
+        }
+        None => match req.peer_addr() {
+            Some(addr) if addr.ip().is_loopback() => Ok(()),
+            _ => unauthorized("admin answers only loopback clients unless VARIANTD_ADMIN_TOKEN is set"),
+        },
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn plugins(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(resp) = authorize(&req, &state) {
+        return resp;
+    }
+    HttpResponse::Ok().json(state.control.status())
+}
+
+pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(resp) = authorize(&req, &state) {
+        return resp;
+    }
+    HttpResponse::Ok().json(json!({
+        "control": state.control.status(),
+        "statsig": state.engine.status(),
+    }))
+}
+
+pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(resp) = authorize(&req, &state) {
+        return resp;
+    }
+    let control = state.control.clone();
+    let result = web::block(move || control.reload(ReloadScope::All)).await;
+    match result {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "reloaded": true, "generation": state.snapshots.load().generation })),
+        Ok(Err(reason)) => json_error(StatusCode::UNPROCESSABLE_ENTITY, "reload refused; the previous state keeps serving", json!({ "reason": reason })),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "reload did not run", json!({ "reason": e.to_string() })),
+    }
+}
+
+/// The effective config as parsed (secrets never live in the file: the
+/// Statsig key and the admin token come from the environment and are shown
+/// only as set or not).
+pub async fn config(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(resp) = authorize(&req, &state) {
+        return resp;
+    }
+    let snapshot = state.snapshots.load();
+    let c = &snapshot.config;
+    HttpResponse::Ok().json(json!({
+        "file": c.source,
+        "effective": {
+            "listen": c.listen,
+            "plugin_dir": c.plugins.dir,
+            "specs_file": c.statsig.specs_file,
+            "exposures_file": c.statsig.exposures_file,
+        },
+        "config": redact(serde_json::to_value(&c.raw).unwrap_or_default()),
+        "secrets": {
+            "STATSIG_API_KEY": if std::env::var_os("STATSIG_API_KEY").is_some() { "[redacted]" } else { "unset" },
+            "VARIANTD_ADMIN_TOKEN": if state.admin_token.is_some() { "[redacted]" } else { "unset" },
+        },
+    }))
+}
+
+/// Replace values whose key names a secret, and passwords in URLs.
+fn redact(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    const SECRET_WORDS: &[&str] = &["secret", "token", "password", "passwd", "api_key", "apikey", "credential", "authorization", "private_key"];
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let lower = k.to_ascii_lowercase();
+                    if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
+                        (k, Value::String("[redacted]".into()))
+                    } else {
+                        (k, redact(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        Value::String(s) => match (s.find("://"), s.find('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => Value::String(format!("{}://[redacted]@{}", &s[..scheme_end], &s[at + 1..])),
+            _ => Value::String(s),
+        },
+        other => other,
+    }
+}
+
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    json_error(StatusCode::NOT_FOUND, "no such admin endpoint", json!({ "path": req.path() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn redacts_secret_keys_and_url_passwords() {
+        let v = super::redact(json!({
+            "variants": { "x": { "url": "http://user:pw@127.0.0.1:9", "config": { "api_token": "s3cr3t", "label": "A" } } }
+        }));
+        let text = v.to_string();
+        assert!(!text.contains("s3cr3t") && !text.contains("pw@"), "{text}");
+        assert!(text.contains("\"label\":\"A\""));
+    }
+}

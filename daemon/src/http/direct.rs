@@ -1,0 +1,46 @@
+//! `/variants/<name>/…`: any registered variant, addressed directly with any
+//! method and no decision. This is what `/endpoints` advertises.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::access_log::{RequestId, RouteOutcome};
+use super::routed::{forward_context, read_body};
+use super::AppState;
+use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
+use crate::shaping::{json_error, transparent};
+
+pub async fn variant(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let snapshot = state.snapshots.load_full();
+    let name = req.match_info().get("name").unwrap_or_default().to_string();
+    if !snapshot.variants.contains_key(&name) {
+        let known: Vec<&String> = snapshot.variants.keys().collect();
+        return json_error(StatusCode::NOT_FOUND, "unknown variant", json!({ "variant": name, "known": known }));
+    }
+    let tail = format!("/{}", req.match_info().get("tail").unwrap_or_default());
+    let body = match read_body(payload, snapshot.config.max_body_bytes).await {
+        Ok(b) => RequestBody::Full(b),
+        Err(resp) => return resp,
+    };
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let forward = if snapshot.may_go_remote(&name) { forward_context(&req, &request_id) } else { Default::default() };
+    let user_key = crate::user::user_key(&req, &snapshot.config.user).unwrap_or_default();
+    let input = CallInput {
+        method: req.method(),
+        path: &tail,
+        query: req.query_string(),
+        headers: req.headers(),
+        user_key: &user_key,
+        decided_by: "",
+        rule_id: "",
+        forward: &forward,
+    };
+    let mut response = match dispatch(&snapshot, &name, &input, body, AnswerMode::Streaming).await {
+        Ok(served) => transparent(served, None),
+        Err(e) => json_error(e.status(), &e.to_string(), json!({ "variant": e.variant() })),
+    };
+    response.extensions_mut().insert(RouteOutcome { route: "/variants/{name}".into(), variant: name, rule_id: String::new() });
+    response
+}

@@ -1,0 +1,165 @@
+//! Operational endpoints: health, readiness, metrics, the endpoint list and
+//! conversion events.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use variantd_decision::{EventValue, UserContext};
+
+use super::AppState;
+use crate::config::{RouteDecision, VariantTarget};
+use crate::shaping::json_error;
+
+/// The process is up and serving HTTP.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// Ready when specs are loaded and every variant a route can pick has a
+/// loaded plugin (or is remote). Otherwise 503 with the reasons.
+/// Warnings (gates the specs do not contain, refused files) do not fail it.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let snapshot = state.snapshots.load();
+    let engine = state.engine.status();
+    let mut reasons = Vec::new();
+    let mut warnings = Vec::new();
+    if !engine.ready {
+        reasons.push(format!(
+            "statsig specs not loaded from {}: {}",
+            engine.specs_path,
+            engine.last_error.clone().unwrap_or_else(|| "unknown reason".into())
+        ));
+    } else if let Some(e) = &engine.last_error {
+        warnings.push(format!("statsig: {e}"));
+    }
+    for v in snapshot.variants.values() {
+        if !v.is_available() {
+            let used = snapshot.routes.iter().any(|r| r.decision.variants().contains(&v.config.name.as_str()));
+            let msg = format!("variant `{}`: plugin not loaded", v.config.name);
+            if used && v.config.fallback.is_none() {
+                reasons.push(msg);
+            } else {
+                warnings.push(msg);
+            }
+        }
+    }
+    for r in snapshot.routes.iter() {
+        if let RouteDecision::Decide(spec) = &r.decision {
+            if engine.ready && !state.engine.knows(spec.kind(), spec.name()) {
+                warnings.push(format!(
+                    "route `{}`: {} `{}` is not in the specs; it evaluates to its default",
+                    r.path,
+                    spec.kind().as_str(),
+                    spec.name()
+                ));
+            }
+        }
+    }
+    for e in state.control.last_errors() {
+        warnings.push(format!("last {} reload refused: {}", e.what, e.reason));
+    }
+    let status = if reasons.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    HttpResponse::build(status).json(json!({
+        "ready": reasons.is_empty(),
+        "reasons": reasons,
+        "warnings": warnings,
+        "statsig": { "mode": engine.mode, "source": engine.source, "specs_age_seconds": engine.age_seconds },
+        "generation": snapshot.generation,
+    }))
+}
+
+/// Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let engine = state.engine.status();
+    let retention = state.control.retention();
+    crate::metrics::library_counts(retention.open_count(), retention.retained_count());
+    crate::metrics::specs(engine.source, engine.age_seconds.unwrap_or(0) as f64);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}
+
+/// `{"<variant>_endpoint": URL, ...}` as in the original example. In-process
+/// variants are reachable at their direct mount on this daemon.
+pub async fn endpoints(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let snapshot = state.snapshots.load();
+    let base = match &snapshot.config.public_url {
+        Some(u) => u.clone(),
+        None => {
+            let conn = req.connection_info();
+            format!("{}://{}", conn.scheme(), conn.host())
+        }
+    };
+    let out: BTreeMap<String, String> = snapshot
+        .variants
+        .values()
+        .map(|v| {
+            let url = match &v.config.target {
+                VariantTarget::Remote(r) => r.url.clone(),
+                VariantTarget::Plugin { .. } => format!("{base}/variants/{}", v.config.name),
+            };
+            (format!("{}_endpoint", v.config.name), url)
+        })
+        .collect();
+    HttpResponse::Ok().json(out)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    user_key: Option<Value>,
+    event_name: Option<Value>,
+    #[serde(default)]
+    value: Option<Value>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+/// `POST /events`: record a conversion or any custom event for a user.
+pub async fn events(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let bad = |field: &str, why: &str| json_error(StatusCode::BAD_REQUEST, &format!("`{field}` {why}"), json!({ "field": field }));
+    let parsed: EventBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            let field = e.to_string().split('`').nth(1).unwrap_or("body").to_string();
+            return json_error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}"), json!({ "field": field }));
+        }
+    };
+    let user_key = match parsed.user_key {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        Some(_) => return bad("user_key", "must be a non-empty string"),
+        None => return bad("user_key", "is required"),
+    };
+    let event_name = match parsed.event_name {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => s,
+        Some(_) => return bad("event_name", "must be a string of 1 to 128 characters"),
+        None => return bad("event_name", "is required"),
+    };
+    let value = match parsed.value {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if f.is_finite() => Some(EventValue::Number(f)),
+            _ => return bad("value", "must be a finite number or a string"),
+        },
+        Some(Value::String(s)) => Some(EventValue::Text(s)),
+        Some(_) => return bad("value", "must be a number or a string"),
+    };
+    let metadata: HashMap<String, String> = match parsed.metadata {
+        None | Some(Value::Null) => HashMap::new(),
+        Some(Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect(),
+        Some(_) => return bad("metadata", "must be an object"),
+    };
+    let user = UserContext::new(user_key.clone());
+    state.engine.log_event(&user, &event_name, value, metadata);
+    HttpResponse::Accepted().json(json!({ "accepted": true, "user_key": user_key, "event_name": event_name }))
+}

@@ -1,0 +1,121 @@
+//! Configured routes: match → user → decision → dispatch → shape.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::access_log::{RequestId, RouteOutcome};
+use super::AppState;
+use crate::config::{ResponseShape, RouteDecision};
+use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
+use crate::shaping::{envelope, json_error, transparent};
+use crate::snapshot::Backend;
+
+pub async fn routed(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    // One snapshot for the whole request: it finishes on the versions it started with.
+    let snapshot = state.snapshots.load_full();
+    let path = req.path();
+    let Some((route_index, route)) = snapshot.routes.find(path) else {
+        return json_error(StatusCode::NOT_FOUND, "no route for this path", json!({ "path": path }));
+    };
+    if !route.methods.is_empty() && !route.methods.contains(req.method()) {
+        let allowed: Vec<&str> = route.methods.iter().map(|m| m.as_str()).collect();
+        return json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route", json!({ "path": path, "allowed": allowed }));
+    }
+
+    let (variant_name, decision, user_key) = match &route.decision {
+        RouteDecision::Fixed(v) => (v.clone(), None, crate::user::user_key(&req, &snapshot.config.user).unwrap_or_default()),
+        RouteDecision::Decide(spec) => {
+            let user = match crate::user::user_context(&req, &snapshot.config.user) {
+                Ok(u) => u,
+                Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string(), json!({ "expected": e.tried })),
+            };
+            let decision = state.decider.decide(snapshot.generation, route_index, spec, &user);
+            tracing::debug!(
+                user_key = %user.user_key, decided_by = %decision.decided_by, kind = decision.kind.as_str(),
+                variant = %decision.variant, rule_id = %decision.rule_id, reason = %decision.reason, "decision"
+            );
+            (decision.variant.clone(), Some(decision), user.user_key)
+        }
+    };
+
+    let variant_path = match &route.strip_prefix {
+        Some(prefix) => match path.strip_prefix(prefix.as_str()) {
+            Some(rest) if rest.starts_with('/') => rest.to_string(),
+            Some("") => "/".to_string(),
+            _ => path.to_string(),
+        },
+        None => path.to_string(),
+    };
+
+    let Some(variant) = snapshot.variants.get(&variant_name) else {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "decision named a variant that is not configured", json!({ "variant": variant_name }));
+    };
+    let max_body = snapshot.config.max_body_bytes;
+    let stream_body = matches!(variant.backend, Backend::Remote(_)) && variant.config.fallback.is_none();
+    let body = if stream_body {
+        RequestBody::Stream(payload.into_inner())
+    } else {
+        match read_body(payload, max_body).await {
+            Ok(b) => RequestBody::Full(b),
+            Err(resp) => return resp,
+        }
+    };
+    let mode = match route.shape {
+        ResponseShape::Envelope => AnswerMode::Buffered(max_body),
+        ResponseShape::Transparent => AnswerMode::Streaming,
+    };
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let forward = if snapshot.may_go_remote(&variant_name) { forward_context(&req, &request_id) } else { Default::default() };
+    let decided_by = decision.as_ref().map(|d| d.decided_by.as_str()).unwrap_or("");
+    let rule_id = decision.as_ref().map(|d| d.rule_id.as_str()).unwrap_or("");
+    let input = CallInput {
+        method: req.method(),
+        path: &variant_path,
+        query: req.query_string(),
+        headers: req.headers(),
+        user_key: &user_key,
+        decided_by,
+        rule_id,
+        forward: &forward,
+    };
+    let outcome = dispatch(&snapshot, &variant_name, &input, body, mode).await;
+    let mut response = match outcome {
+        Ok(served) => {
+            let answered_by = served.variant.clone();
+            let mut resp = match route.shape {
+                ResponseShape::Envelope => envelope(served, decision.as_deref(), &user_key),
+                ResponseShape::Transparent => transparent(served, decision.as_deref()),
+            };
+            resp.extensions_mut().insert(RouteOutcome { route: route.path.clone(), variant: answered_by, rule_id: rule_id.to_string() });
+            return resp;
+        }
+        Err(e) => {
+            tracing::warn!(route = %route.path, variant = %e.variant(), error = %e, "variant gave no answer");
+            json_error(e.status(), &e.to_string(), json!({ "variant": e.variant() }))
+        }
+    };
+    response.extensions_mut().insert(RouteOutcome { route: route.path.clone(), variant: variant_name, rule_id: rule_id.to_string() });
+    response
+}
+
+/// Read a whole request body, refusing more than `limit` bytes with 413.
+pub(super) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, HttpResponse> {
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| json_error(StatusCode::BAD_REQUEST, "could not read the request body", json!({ "reason": e.to_string() })))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large", json!({ "limit_bytes": limit })));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+pub(super) fn forward_context(req: &HttpRequest, request_id: &str) -> crate::remote::ForwardContext {
+    let conn = req.connection_info();
+    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    crate::remote::forwardable_request_headers(req.headers(), peer.as_deref(), conn.scheme(), conn.host(), request_id)
+}

@@ -1,0 +1,85 @@
+//! Prometheus metrics through the `metrics` facade; the exporter renders the
+//! text format, we never hand-format it. Names are the public contract:
+//! `variantd_requests_total`, `variantd_request_duration_seconds`, ...
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Install the global recorder; returns the handle `/metrics` renders from.
+/// Safe to call more than once (later calls build a private recorder).
+pub fn install() -> PrometheusHandle {
+    let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full("variantd_request_duration_seconds".into()), &buckets)
+        .expect("static buckets are valid");
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    let _ = metrics::set_global_recorder(recorder);
+    describe();
+    handle
+}
+
+fn describe() {
+    metrics::describe_counter!("variantd_requests_total", "Requests answered, by variant, route and status.");
+    metrics::describe_histogram!("variantd_request_duration_seconds", metrics::Unit::Seconds, "Time to answer a routed request.");
+    metrics::describe_counter!("variantd_plugin_events_total", "Plugin loads, swaps, refusals and removals.");
+    metrics::describe_gauge!("variantd_plugins_loaded", "Plugins currently serving.");
+    metrics::describe_gauge!("variantd_plugin_libraries_open", "Plugin library versions open (serving or draining).");
+    metrics::describe_gauge!("variantd_plugin_libraries_retained", "Closed plugin libraries the dynamic loader keeps mapped.");
+    metrics::describe_counter!("variantd_reloads_total", "Reloads of config and specs, by outcome.");
+    metrics::describe_counter!("variantd_upstream_errors_total", "Remote variant failures, by kind.");
+    metrics::describe_gauge!("variantd_circuit_state", "Remote variant circuit: 0 closed, 1 open, 2 half-open.");
+    metrics::describe_counter!("variantd_exposures_total", "Decisions that logged an exposure.");
+    metrics::describe_gauge!("variantd_exposures_queued", "Exposures and events waiting to be flushed.");
+    metrics::describe_counter!("variantd_exposures_dropped_total", "Exposures and events dropped.");
+    metrics::describe_gauge!("variantd_specs_age_seconds", "Age of the Statsig specs in use.");
+    metrics::describe_gauge!("variantd_specs_source", "1 for the source the specs come from (file or live).");
+    metrics::describe_counter!("variantd_fallbacks_total", "Requests answered by a fallback variant.");
+}
+
+pub fn request(variant: &str, route: &str, status: u16, elapsed: Duration) {
+    counter!("variantd_requests_total", "variant" => variant.to_string(), "route" => route.to_string(), "status" => status.to_string()).increment(1);
+    histogram!("variantd_request_duration_seconds", "variant" => variant.to_string(), "route" => route.to_string()).record(elapsed.as_secs_f64());
+}
+
+pub fn plugin_event(kind: &'static str) {
+    counter!("variantd_plugin_events_total", "event" => kind).increment(1);
+}
+
+pub fn plugins_loaded(n: usize) {
+    gauge!("variantd_plugins_loaded").set(n as f64);
+}
+
+pub fn library_counts(open: usize, retained: usize) {
+    gauge!("variantd_plugin_libraries_open").set(open as f64);
+    gauge!("variantd_plugin_libraries_retained").set(retained as f64);
+}
+
+pub fn reload(what: &'static str, ok: bool) {
+    counter!("variantd_reloads_total", "what" => what, "outcome" => if ok { "ok" } else { "refused" }).increment(1);
+}
+
+pub fn upstream_error(variant: &str, kind: &'static str) {
+    counter!("variantd_upstream_errors_total", "variant" => variant.to_string(), "kind" => kind).increment(1);
+}
+
+pub fn circuit_state(variant: &str, state: f64) {
+    gauge!("variantd_circuit_state", "variant" => variant.to_string()).set(state);
+}
+
+pub fn exposure() {
+    counter!("variantd_exposures_total").increment(1);
+}
+
+pub fn fallback(from: &str, to: &str) {
+    counter!("variantd_fallbacks_total", "from" => from.to_string(), "to" => to.to_string()).increment(1);
+}
+
+pub fn specs(source: &str, age_seconds: f64) {
+    for s in ["file", "live", "none"] {
+        gauge!("variantd_specs_source", "source" => s).set(if s == source { 1.0 } else { 0.0 });
+    }
+    gauge!("variantd_specs_age_seconds").set(age_seconds);
+}

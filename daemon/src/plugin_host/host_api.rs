@@ -1,0 +1,84 @@
+//! The functions variantd offers to plugins (`HostApi`), and the response
+//! sink a plugin writes into. The host owns all response memory, so nothing
+//! allocated by a plugin is ever freed by us or the other way round.
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use variantd_plugin_api::abi;
+
+use super::instance::PluginResponse;
+
+/// Per-instance context the plugin passes back to `log`.
+pub(super) struct HostContext {
+    pub plugin: String,
+    pub variant: String,
+}
+
+/// The host table handed to every `init`; static, so valid forever.
+pub(super) static HOST_API: abi::HostApi = abi::HostApi {
+    size: std::mem::size_of::<abi::HostApi>() as u32,
+    log: host_log,
+    response_set_status: response_set_status,
+    response_add_header: response_add_header,
+    response_append_body: response_append_body,
+};
+
+pub(super) struct ResponseSink<'a> {
+    context: &'a HostContext,
+    status: u16,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Vec<u8>,
+}
+
+impl<'a> ResponseSink<'a> {
+    pub fn new(context: &'a HostContext) -> Self {
+        ResponseSink { context, status: 200, headers: Vec::new(), body: Vec::new() }
+    }
+
+    pub fn into_response(self) -> PluginResponse {
+        PluginResponse { status: self.status, headers: self.headers, body: self.body }
+    }
+}
+
+// These run inside plugin calls: they must never unwind into plugin frames,
+// so they do nothing that can panic short of an allocation failure.
+
+unsafe extern "C" fn host_log(ctx: abi::HostContextHostPtr, level: abi::LogLevel, message: abi::Bytes) {
+    if ctx.is_null() {
+        return;
+    }
+    let ctx = &*(ctx as *const HostContext);
+    let message = String::from_utf8_lossy(message.as_slice());
+    let (plugin, variant) = (ctx.plugin.as_str(), ctx.variant.as_str());
+    match level {
+        abi::VD_LOG_ERROR => tracing::error!(target: "plugin", plugin, variant, "{message}"),
+        abi::VD_LOG_WARN => tracing::warn!(target: "plugin", plugin, variant, "{message}"),
+        abi::VD_LOG_INFO => tracing::info!(target: "plugin", plugin, variant, "{message}"),
+        abi::VD_LOG_DEBUG => tracing::debug!(target: "plugin", plugin, variant, "{message}"),
+        _ => tracing::trace!(target: "plugin", plugin, variant, "{message}"),
+    }
+}
+
+unsafe extern "C" fn response_set_status(response: abi::ResponseBuilderHostPtr, status: u16) {
+    if let Some(sink) = (response as *mut ResponseSink).as_mut() {
+        sink.status = if (100..=599).contains(&status) { status } else { 500 };
+    }
+}
+
+unsafe extern "C" fn response_add_header(response: abi::ResponseBuilderHostPtr, name: abi::Bytes, value: abi::Bytes) {
+    let Some(sink) = (response as *mut ResponseSink).as_mut() else { return };
+    match (HeaderName::from_bytes(name.as_slice()), HeaderValue::from_bytes(value.as_slice())) {
+        (Ok(n), Ok(v)) => sink.headers.push((n, v)),
+        _ => tracing::warn!(
+            target: "plugin",
+            plugin = %sink.context.plugin,
+            header = %String::from_utf8_lossy(name.as_slice()),
+            "plugin sent an invalid response header; dropped"
+        ),
+    }
+}
+
+unsafe extern "C" fn response_append_body(response: abi::ResponseBuilderHostPtr, data: abi::Bytes) {
+    if let Some(sink) = (response as *mut ResponseSink).as_mut() {
+        sink.body.extend_from_slice(data.as_slice());
+    }
+}

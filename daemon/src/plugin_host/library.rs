@@ -1,0 +1,85 @@
+//! One loaded plugin library (one version of one .so), shared by the
+//! instances made from it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use libloading::os::unix::Library;
+use variantd_plugin_api::abi;
+
+use super::retention::Retention;
+
+pub struct PluginLibrary {
+    /// `None` only while dropping.
+    library: Mutex<Option<Library>>,
+    descriptor: &'static abi::PluginDescriptor,
+    pub name: String,
+    pub version: String,
+    /// Where the operator put it.
+    pub file: PathBuf,
+    /// The private copy that is actually mapped.
+    pub private_path: PathBuf,
+    pub sha256: String,
+    pub loaded_at: SystemTime,
+    /// Requests inside `handle` right now, over all instances.
+    pub(super) in_flight: AtomicUsize,
+    retention: Arc<Retention>,
+}
+
+impl PluginLibrary {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        library: Library,
+        descriptor: &'static abi::PluginDescriptor,
+        name: String,
+        version: String,
+        file: PathBuf,
+        private_path: PathBuf,
+        sha256: String,
+        loaded_at: SystemTime,
+        retention: Arc<Retention>,
+    ) -> PluginLibrary {
+        retention.library_opened();
+        PluginLibrary {
+            library: Mutex::new(Some(library)),
+            descriptor,
+            name,
+            version,
+            file,
+            private_path,
+            sha256,
+            loaded_at,
+            in_flight: AtomicUsize::new(0),
+            retention,
+        }
+    }
+
+    /// The descriptor, valid for as long as `self` is.
+    pub(super) fn descriptor(&self) -> &abi::PluginDescriptor {
+        self.descriptor
+    }
+
+    pub(super) fn retention(&self) -> Arc<Retention> {
+        self.retention.clone()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for PluginLibrary {
+    fn drop(&mut self) {
+        // Every instance made from this library has run `shutdown` (each holds
+        // an Arc to us until then), so no code of it is running or referenced.
+        let library = self.library.lock().map(|mut l| l.take()).unwrap_or(None);
+        if let Some(library) = library {
+            if let Err(e) = library.close() {
+                tracing::warn!(plugin = %self.name, error = %e, "dlclose failed");
+            }
+        }
+        self.retention.library_closed(&self.name, &self.version, &self.private_path);
+    }
+}

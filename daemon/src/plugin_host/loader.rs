@@ -1,0 +1,171 @@
+//! Turns a file into a validated plugin library, or a typed refusal.
+//!
+//! Each load copies the file to a private, unique path first: glibc caches
+//! `dlopen` by path, so loading a replaced file from its original path would
+//! return the old code, and a deployer overwriting a mapped file in place
+//! would crash us. The copy is loaded with `RTLD_NOW` so a missing symbol is a
+//! refusal here rather than a crash at the first request.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use sha2::{Digest, Sha256};
+use variantd_plugin_api::abi;
+
+use super::library::PluginLibrary;
+use super::retention::Retention;
+
+/// Why a file was not accepted as a plugin. Each has its own log line and
+/// admin status; none stops the daemon.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum LoadError {
+    #[error("cannot read file: {0}")]
+    Read(String),
+    #[error("not a shared library (no ELF header)")]
+    NotSharedLibrary,
+    #[error("dlopen failed: {0}")]
+    Dlopen(String),
+    #[error("missing entry symbol `{}`", abi::ENTRY_SYMBOL)]
+    MissingEntrySymbol,
+    #[error("entry symbol returned no descriptor")]
+    NullDescriptor,
+    #[error("ABI major version {found}, this daemon speaks {expected}")]
+    AbiMajorMismatch { found: u32, expected: u32 },
+    #[error("descriptor is {found} bytes, ABI v1 needs at least {needed}")]
+    DescriptorTooSmall { found: u32, needed: u32 },
+    #[error("descriptor lacks the `{0}` hook")]
+    MissingHook(&'static str),
+    #[error("declared name is empty or not UTF-8 letters, digits, `_`, `-`")]
+    BadName,
+    #[error("init failed for variant `{variant}` with code {code} ({})", code_name(*code))]
+    InitFailed { variant: String, code: i32 },
+    #[error("plugin name `{name}` is already served by {other}")]
+    DuplicateName { name: String, other: String },
+    #[error("{retained} old library copies are still mapped (limit {limit}); refusing new versions until they are released")]
+    RetainedLimit { retained: usize, limit: usize },
+}
+
+/// Human name of a plugin status code.
+pub fn code_name(code: i32) -> &'static str {
+    match code {
+        abi::VD_OK => "ok",
+        abi::VD_ERR_INVALID_CONFIG => "invalid config",
+        abi::VD_ERR_INTERNAL => "internal error",
+        abi::VD_ERR_PANIC => "panic",
+        abi::VD_ERR_UNAVAILABLE => "unavailable",
+        _ => "unknown error",
+    }
+}
+
+/// The smallest descriptor we accept: v1.0 ends after `shutdown`.
+pub const MIN_DESCRIPTOR_SIZE: u32 = std::mem::size_of::<abi::PluginDescriptor>() as u32;
+
+/// Loads plugin files into private copies under one directory owned by this process.
+pub struct Loader {
+    private_dir: tempfile::TempDir,
+    sequence: AtomicU64,
+    retention: Arc<Retention>,
+}
+
+impl Loader {
+    pub fn new(retention: Arc<Retention>) -> std::io::Result<Loader> {
+        let private_dir = tempfile::Builder::new().prefix("variantd-plugins-").tempdir()?;
+        Ok(Loader { private_dir, sequence: AtomicU64::new(0), retention })
+    }
+
+    pub fn retention(&self) -> &Arc<Retention> {
+        &self.retention
+    }
+
+    /// Load and validate `file`. Does not run `init`: that is per variant,
+    /// see [`super::PluginInstance::init`].
+    pub fn load(&self, file: &Path) -> Result<Arc<PluginLibrary>, LoadError> {
+        let bytes = std::fs::read(file).map_err(|e| LoadError::Read(e.to_string()))?;
+        if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
+            return Err(LoadError::NotSharedLibrary);
+        }
+        if let Some(limit) = self.retention.over_limit() {
+            return Err(limit);
+        }
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let private_path = self.private_dir.path().join(format!("{}-{seq}-{file_name}", &sha256[..16]));
+        std::fs::write(&private_path, &bytes).map_err(|e| LoadError::Read(format!("private copy: {e}")))?;
+
+        match open_and_validate(&private_path) {
+            Ok((library, descriptor, name, version)) => Ok(Arc::new(PluginLibrary::new(
+                library,
+                descriptor,
+                name,
+                version,
+                file.to_path_buf(),
+                private_path,
+                sha256,
+                SystemTime::now(),
+                self.retention.clone(),
+            ))),
+            Err(e) => {
+                // Nothing of it was published; the mapping (if any) is already closed.
+                let _ = std::fs::remove_file(&private_path);
+                Err(e)
+            }
+        }
+    }
+}
+
+fn open_and_validate(
+    path: &PathBuf,
+) -> Result<(Library, &'static abi::PluginDescriptor, String, String), LoadError> {
+    // SAFETY: loading runs the library's initialisers; that is the trust we
+    // place in files an operator put in the plugin directory.
+    let library =
+        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| LoadError::Dlopen(e.to_string()))?;
+    // SAFETY: the symbol's type is fixed by the ABI; we only call it once here.
+    let entry: abi::EntryFn = unsafe {
+        match library.get::<abi::EntryFn>(abi::ENTRY_SYMBOL_NUL) {
+            Ok(sym) => *sym,
+            Err(_) => return Err(LoadError::MissingEntrySymbol),
+        }
+    };
+    // SAFETY: the ABI says the descriptor is static for the library's lifetime;
+    // we keep `library` alive as long as any reference to it.
+    let descriptor = unsafe { entry() };
+    if descriptor.is_null() {
+        return Err(LoadError::NullDescriptor);
+    }
+    // Read the three leading u32s before trusting the rest of the layout.
+    // SAFETY: every ABI version starts with these fields.
+    let (major, size) = unsafe {
+        let head = descriptor as *const u32;
+        (*head, *head.add(2))
+    };
+    if major != abi::ABI_VERSION_MAJOR {
+        return Err(LoadError::AbiMajorMismatch { found: major, expected: abi::ABI_VERSION_MAJOR });
+    }
+    if size < MIN_DESCRIPTOR_SIZE {
+        return Err(LoadError::DescriptorTooSmall { found: size, needed: MIN_DESCRIPTOR_SIZE });
+    }
+    // SAFETY: major and size say the v1 layout is all there.
+    let descriptor: &'static abi::PluginDescriptor = unsafe { &*descriptor };
+    if descriptor.init.is_none() {
+        return Err(LoadError::MissingHook("init"));
+    }
+    if descriptor.handle.is_none() {
+        return Err(LoadError::MissingHook("handle"));
+    }
+    if descriptor.shutdown.is_none() {
+        return Err(LoadError::MissingHook("shutdown"));
+    }
+    // SAFETY: static text per the ABI.
+    let name = unsafe { descriptor.name.as_slice() };
+    let name = std::str::from_utf8(name).map_err(|_| LoadError::BadName)?;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(LoadError::BadName);
+    }
+    let version = String::from_utf8_lossy(unsafe { descriptor.version.as_slice() }).into_owned();
+    Ok((library, descriptor, name.to_string(), version))
+}

@@ -1,0 +1,14 @@
+//! Hosting plugins: load a file through the stable ABI, make per-variant
+//! instances, call them, and retire old versions safely. Knows nothing of
+//! routing or HTTP routes.
+
+mod host_api;
+mod instance;
+mod library;
+mod loader;
+mod retention;
+
+pub use instance::{CallError, PluginInstance, PluginRequest, PluginResponse};
+pub use library::PluginLibrary;
+pub use loader::{code_name, LoadError, Loader};
+pub use retention::{RetainedLibrary, Retention};

@@ -1,0 +1,153 @@
+//! What happens to old plugin versions: their `shutdown` runs on a reaper
+//! thread (never on a request thread), then the library is closed. A library
+//! that stays mapped after `dlclose` (a Rust plugin whose thread-locals live in
+//! our worker threads, or one that started threads) is *retained*: counted,
+//! listed, re-checked, and bounded by `plugins.max_retained_libraries`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::SystemTime;
+
+use libloading::os::unix::{Library, RTLD_NOW};
+
+use super::loader::LoadError;
+
+/// glibc's RTLD_NOLOAD: open only if already loaded.
+const RTLD_NOLOAD: i32 = 0x4;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RetainedLibrary {
+    pub plugin: String,
+    pub version: String,
+    pub private_path: PathBuf,
+    #[serde(with = "crate::util::rfc3339")]
+    pub since: SystemTime,
+}
+
+pub struct Retention {
+    limit: AtomicUsize,
+    open_libraries: AtomicUsize,
+    released: AtomicUsize,
+    retained: Mutex<Vec<RetainedLibrary>>,
+    reaper: Mutex<Option<mpsc::Sender<Job>>>,
+}
+
+impl Retention {
+    pub fn new(limit: usize) -> Retention {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("variantd-reaper".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("spawn reaper thread");
+        Retention {
+            limit: AtomicUsize::new(limit),
+            open_libraries: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
+            retained: Mutex::new(Vec::new()),
+            reaper: Mutex::new(Some(tx)),
+        }
+    }
+
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// Run `job` on the reaper thread (inline once the reaper is stopped).
+    pub(super) fn defer(&self, job: Job) {
+        let sender = self.reaper.lock().ok().and_then(|g| g.clone());
+        match sender {
+            Some(tx) => {
+                if let Err(mpsc::SendError(job)) = tx.send(job) {
+                    job();
+                }
+            }
+            None => job(),
+        }
+    }
+
+    /// Wait until every deferred shutdown so far has run.
+    pub fn drain(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        self.defer(Box::new(move || {
+            let _ = done_tx.send(());
+        }));
+        let _ = done_rx.recv_timeout(std::time::Duration::from_secs(10));
+    }
+
+    pub(super) fn over_limit(&self) -> Option<LoadError> {
+        let retained = self.retained_count();
+        let limit = self.limit.load(Ordering::Relaxed);
+        (retained >= limit).then_some(LoadError::RetainedLimit { retained, limit })
+    }
+
+    pub(super) fn library_opened(&self) {
+        self.open_libraries.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::library_counts(self.open_libraries.load(Ordering::Relaxed), self.retained_count());
+    }
+
+    pub(super) fn library_closed(&self, plugin: &str, version: &str, private_path: &Path) {
+        self.open_libraries.fetch_sub(1, Ordering::Relaxed);
+        if still_mapped(private_path) {
+            tracing::info!(plugin, version, path = %private_path.display(), "old plugin version stays mapped after dlclose; retained");
+            if let Ok(mut r) = self.retained.lock() {
+                r.push(RetainedLibrary {
+                    plugin: plugin.to_string(),
+                    version: version.to_string(),
+                    private_path: private_path.to_path_buf(),
+                    since: SystemTime::now(),
+                });
+            }
+        } else {
+            self.released.fetch_add(1, Ordering::Relaxed);
+            let _ = std::fs::remove_file(private_path);
+        }
+        crate::metrics::library_counts(self.open_libraries.load(Ordering::Relaxed), self.retained_count());
+    }
+
+    /// Libraries that were closed but are still mapped. Re-checks each one,
+    /// forgetting those the dynamic loader has since released.
+    pub fn retained(&self) -> Vec<RetainedLibrary> {
+        let Ok(mut r) = self.retained.lock() else { return Vec::new() };
+        r.retain(|lib| {
+            let mapped = still_mapped(&lib.private_path);
+            if !mapped {
+                let _ = std::fs::remove_file(&lib.private_path);
+            }
+            mapped
+        });
+        r.clone()
+    }
+
+    pub fn retained_count(&self) -> usize {
+        self.retained.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    /// Libraries currently open (serving or draining).
+    pub fn open_count(&self) -> usize {
+        self.open_libraries.load(Ordering::Relaxed)
+    }
+
+    /// Libraries closed and really unmapped.
+    pub fn released_count(&self) -> usize {
+        self.released.load(Ordering::Relaxed)
+    }
+}
+
+fn still_mapped(path: &Path) -> bool {
+    // SAFETY: RTLD_NOLOAD never loads or runs anything; it only looks the
+    // path up among loaded objects (and takes a reference we drop at once).
+    match unsafe { Library::open(Some(path), RTLD_NOW | RTLD_NOLOAD) } {
+        Ok(lib) => {
+            let _ = lib.close();
+            true
+        }
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,122 @@
+//! A per-variant circuit breaker: opens after N consecutive failures, lets one
+//! probe through after a cool-down (half-open), closes on its success.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// Gauge value for metrics: 0 closed, 1 open, 2 half-open.
+    pub fn as_gauge(self) -> f64 {
+        match self {
+            BreakerState::Closed => 0.0,
+            BreakerState::Open => 1.0,
+            BreakerState::HalfOpen => 2.0,
+        }
+    }
+}
+
+pub struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    consecutive_failures: AtomicU32,
+    open_until: Mutex<Option<Instant>>,
+    probing: AtomicBool,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Breaker {
+        Breaker {
+            threshold: threshold.max(1),
+            cooldown,
+            consecutive_failures: AtomicU32::new(0),
+            open_until: Mutex::new(None),
+            probing: AtomicBool::new(false),
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        let open_until = *self.open_until.lock().unwrap_or_else(|p| p.into_inner());
+        match open_until {
+            None => BreakerState::Closed,
+            Some(t) if Instant::now() < t => BreakerState::Open,
+            Some(_) => BreakerState::HalfOpen,
+        }
+    }
+
+    /// May a request go upstream now? In half-open state only one probe may.
+    pub fn allow(&self) -> bool {
+        match self.state() {
+            BreakerState::Closed => true,
+            BreakerState::Open => false,
+            BreakerState::HalfOpen => !self.probing.swap(true, Ordering::AcqRel),
+        }
+    }
+
+    /// Retries are pointless once the breaker has opened.
+    pub fn allow_retry(&self) -> bool {
+        self.state() == BreakerState::Closed
+    }
+
+    pub fn on_success(&self) {
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+        let mut open = self.open_until.lock().unwrap_or_else(|p| p.into_inner());
+        if open.take().is_some() {
+            tracing::info!("circuit closed: upstream answered again");
+        }
+        self.probing.store(false, Ordering::Release);
+    }
+
+    pub fn on_failure(&self) {
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let was_probe = self.probing.swap(false, Ordering::AcqRel);
+        if was_probe || failures >= self.threshold {
+            let mut open = self.open_until.lock().unwrap_or_else(|p| p.into_inner());
+            *open = Some(Instant::now() + self.cooldown);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_then_probes_once_then_closes() {
+        let b = Breaker::new(3, Duration::from_millis(30));
+        for _ in 0..2 {
+            assert!(b.allow());
+            b.on_failure();
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(!b.allow());
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(b.allow(), "one probe");
+        assert!(!b.allow(), "only one probe at a time");
+        b.on_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert!(b.allow());
+    }
+
+    #[test]
+    fn failed_probe_reopens() {
+        let b = Breaker::new(1, Duration::from_millis(20));
+        b.on_failure();
+        assert!(!b.allow());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow());
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+}

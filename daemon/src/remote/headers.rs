@@ -1,0 +1,125 @@
+//! Which headers cross the proxy hop: hop-by-hop ones never do (RFC 9110
+//! §7.6.1), and the hop adds X-Forwarded-* and a request id.
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Headers to send upstream, already filtered and extended.
+#[derive(Default)]
+pub struct ForwardContext {
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+pub fn is_hop_by_hop(name: &str, connection_listed: &[String]) -> bool {
+    HOP_BY_HOP.contains(&name) || connection_listed.iter().any(|c| c == name)
+}
+
+/// An upstream answer's headers to pass back: minus hop-by-hop ones and
+/// `content-length` (set again for the body we send).
+pub fn forwardable_response_headers(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    let listed = connection_listed(headers);
+    headers
+        .iter()
+        .filter(|(n, _)| !is_hop_by_hop(n.as_str(), &listed) && n.as_str() != "content-length")
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
+/// Names listed in the `Connection` header are hop-by-hop too.
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all("connection")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The request headers to forward: minus hop-by-hop, `host` and
+/// `content-length` (awc sets both), plus X-Forwarded-For/-Proto/-Host and
+/// X-Request-Id.
+pub fn forwardable_request_headers(
+    headers: &HeaderMap,
+    peer_ip: Option<&str>,
+    scheme: &str,
+    host: &str,
+    request_id: &str,
+) -> ForwardContext {
+    let listed = connection_listed(headers);
+    let mut out: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(headers.len() + 4);
+    let mut forwarded_for: Option<String> = None;
+    for (name, value) in headers.iter() {
+        let n = name.as_str();
+        if is_hop_by_hop(n, &listed) || n == "host" || n == "content-length" || n == "x-request-id" {
+            continue;
+        }
+        if n == "x-forwarded-for" {
+            if let Ok(v) = value.to_str() {
+                forwarded_for = Some(match forwarded_for {
+                    Some(prev) => format!("{prev}, {v}"),
+                    None => v.to_string(),
+                });
+            }
+            continue;
+        }
+        if n == "x-forwarded-proto" || n == "x-forwarded-host" {
+            continue;
+        }
+        out.push((name.clone(), value.clone()));
+    }
+    let xff = match (forwarded_for, peer_ip) {
+        (Some(prev), Some(ip)) => format!("{prev}, {ip}"),
+        (Some(prev), None) => prev,
+        (None, Some(ip)) => ip.to_string(),
+        (None, None) => String::new(),
+    };
+    let mut push = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.push((HeaderName::from_static(name), v));
+        }
+    };
+    if !xff.is_empty() {
+        push("x-forwarded-for", &xff);
+    }
+    push("x-forwarded-proto", scheme);
+    push("x-forwarded-host", host);
+    push("x-request-id", request_id);
+    ForwardContext { headers: out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_listed_and_adds_forwarded() {
+        let mut h = HeaderMap::new();
+        h.insert(HeaderName::from_static("connection"), HeaderValue::from_static("keep-alive, x-secret-hop"));
+        h.insert(HeaderName::from_static("x-secret-hop"), HeaderValue::from_static("1"));
+        h.insert(HeaderName::from_static("te"), HeaderValue::from_static("trailers"));
+        h.insert(HeaderName::from_static("x-forwarded-for"), HeaderValue::from_static("10.0.0.1"));
+        h.insert(HeaderName::from_static("x-user-plan"), HeaderValue::from_static("pro"));
+        let ctx = forwardable_request_headers(&h, Some("127.0.0.1"), "http", "example.test", "rid-1");
+        let get = |n: &str| ctx.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.to_str().unwrap().to_string());
+        assert_eq!(get("connection"), None);
+        assert_eq!(get("x-secret-hop"), None);
+        assert_eq!(get("te"), None);
+        assert_eq!(get("x-user-plan").as_deref(), Some("pro"));
+        assert_eq!(get("x-forwarded-for").as_deref(), Some("10.0.0.1, 127.0.0.1"));
+        assert_eq!(get("x-forwarded-proto").as_deref(), Some("http"));
+        assert_eq!(get("x-forwarded-host").as_deref(), Some("example.test"));
+        assert_eq!(get("x-request-id").as_deref(), Some("rid-1"));
+    }
+}

@@ -1,0 +1,135 @@
+//! Wiring: config → engine → control → HTTP server → signals → orderly stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+use variantd_decision::{DecisionEngine, SecretKey, StatsigSettings};
+
+use crate::cli::Cli;
+use crate::config::Config;
+use crate::control::{Control, ReloadScope};
+use crate::decide::Decider;
+use crate::http::{self, AppState};
+
+/// Run the daemon until SIGTERM/SIGINT. Returns once in-flight requests have
+/// finished and exposures are flushed.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let overrides = cli.overrides();
+    let config = Config::load(&cli.config, &overrides)?;
+    crate::telemetry::init(config.log_format);
+    if cli.check {
+        println!("{}: ok ({} variants, {} routes)", config.source.display(), config.variants.len(), config.routes.len());
+        return Ok(());
+    }
+    let listen = config.listen_addr()?;
+    let prometheus = crate::metrics::install();
+
+    let api_key = std::env::var("STATSIG_API_KEY").ok().filter(|k| !k.is_empty()).map(SecretKey::new);
+    let settings = StatsigSettings {
+        specs_path: config.statsig.specs_file.clone(),
+        api_key,
+        init_timeout: Duration::from_millis(config.statsig.init_timeout_ms),
+        exposures_path: config.statsig.exposures_file.clone(),
+        environment: config.statsig.environment.clone(),
+        api_url: config.statsig.api_url.clone(),
+    };
+    let engine = Arc::new(DecisionEngine::start(settings).await.context("starting the Statsig engine")?);
+    let status = engine.status();
+    tracing::info!(mode = status.mode, source = status.source, ready = status.ready, specs = %status.specs_path, "statsig engine started");
+    if let Some(e) = &status.last_error {
+        tracing::warn!(error = %e, "statsig: serving with a problem");
+    }
+
+    let config_path = config.source.clone();
+    let (workers, shutdown_timeout, max_body, watch, cache) = (
+        config.workers,
+        config.shutdown_timeout_secs,
+        config.max_body_bytes,
+        config.plugins.watch,
+        config.statsig.decision_cache_entries,
+    );
+    let control = Control::start(config, config_path, overrides, engine.clone())?;
+    if watch {
+        crate::watch::spawn(control.clone()).context("starting the file watcher")?;
+    }
+    warn_unknown_decisions(&control, &engine);
+
+    let state = web::Data::new(AppState {
+        snapshots: control.snapshot_handle(),
+        control: control.clone(),
+        engine: engine.clone(),
+        decider: Decider::new(engine.clone(), cache),
+        metrics: prometheus,
+        admin_token: std::env::var("VARIANTD_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .wrap(middleware::from_fn(http::access_log))
+            .configure(http::configure)
+    })
+    .shutdown_timeout(shutdown_timeout)
+    .disable_signals();
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    let server = server.bind(listen).with_context(|| format!("binding {listen}"))?;
+    for addr in server.addrs() {
+        // Tests and scripts read this line to find an ephemeral port.
+        println!("variantd listening on http://{addr}");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let server = server.run();
+    let handle = server.handle();
+
+    let signals = tokio::spawn(handle_signals(handle, control.clone()));
+    server.await.context("HTTP server")?;
+    signals.abort();
+
+    tracing::info!("stopped accepting; in-flight requests finished; flushing exposures");
+    engine.shutdown().await;
+    control.retention().drain();
+    tracing::info!("bye");
+    Ok(())
+}
+
+/// SIGTERM/SIGINT: graceful stop. SIGHUP: reload config, plugins and specs.
+async fn handle_signals(handle: actix_web::dev::ServerHandle, control: Arc<Control>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping gracefully"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping gracefully"); break; }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading config, plugins and specs");
+                let c = control.clone();
+                let _ = tokio::task::spawn_blocking(move || c.reload(ReloadScope::All)).await;
+            }
+        }
+    }
+    handle.stop(true).await;
+}
+
+fn warn_unknown_decisions(control: &Control, engine: &DecisionEngine) {
+    let snapshot = control.snapshot_handle().load_full();
+    if !engine.status().ready {
+        return;
+    }
+    for route in snapshot.routes.iter() {
+        if let crate::config::RouteDecision::Decide(spec) = &route.decision {
+            if !engine.knows(spec.kind(), spec.name()) {
+                tracing::warn!(route = %route.path, kind = spec.kind().as_str(), name = spec.name(), "not in the Statsig specs; evaluates to its default until the specs contain it");
+            }
+        }
+    }
+}

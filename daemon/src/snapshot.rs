@@ -1,0 +1,75 @@
+//! The one immutable snapshot a request reads: routes, variants and the plugin
+//! instances or remote clients behind them. The control path builds a new one
+//! and publishes it atomically; a request loads it once and uses only that, so
+//! it finishes on the versions it started with.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{Config, RouteConfig, VariantConfig};
+use crate::plugin_host::PluginInstance;
+use crate::remote::RemoteVariant;
+
+pub struct Snapshot {
+    /// Bumped on every publish; shows in admin output.
+    pub generation: u64,
+    pub config: Arc<Config>,
+    pub routes: RouteTable,
+    pub variants: HashMap<String, Variant>,
+}
+
+pub struct Variant {
+    pub config: VariantConfig,
+    pub backend: Backend,
+}
+
+pub enum Backend {
+    /// `None` while its plugin is not loaded (missing, refused or removed):
+    /// requests get 503 or the fallback.
+    Plugin { instance: Option<Arc<PluginInstance>>, plugin: String, blocking: bool },
+    Remote(Arc<RemoteVariant>),
+}
+
+impl Snapshot {
+    /// Whether answering with `variant` may involve a remote hop (itself or its fallback).
+    pub fn may_go_remote(&self, variant: &str) -> bool {
+        let Some(v) = self.variants.get(variant) else { return false };
+        let remote = |v: &Variant| matches!(v.backend, Backend::Remote(_));
+        remote(v) || v.config.fallback.as_deref().and_then(|f| self.variants.get(f)).is_some_and(remote)
+    }
+}
+
+impl Variant {
+    pub fn is_available(&self) -> bool {
+        match &self.backend {
+            Backend::Plugin { instance, .. } => instance.is_some(),
+            Backend::Remote(_) => true,
+        }
+    }
+}
+
+/// Configured routes, matched with matchit (`/process/{message}`, `/api/{*rest}`).
+pub struct RouteTable {
+    router: matchit::Router<usize>,
+    routes: Vec<RouteConfig>,
+}
+
+impl RouteTable {
+    pub fn new(routes: &[RouteConfig]) -> RouteTable {
+        let mut router = matchit::Router::new();
+        for (i, r) in routes.iter().enumerate() {
+            // Validated when the config was parsed.
+            router.insert(r.path.clone(), i).expect("route patterns validated by config");
+        }
+        RouteTable { router, routes: routes.to_vec() }
+    }
+
+    /// The route for `path` and its index (stable within one snapshot).
+    pub fn find(&self, path: &str) -> Option<(usize, &RouteConfig)> {
+        self.router.at(path).ok().map(|m| (*m.value, &self.routes[*m.value]))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &RouteConfig> {
+        self.routes.iter()
+    }
+}

@@ -1,0 +1,81 @@
+//! From an HTTP request to the Statsig user: the user key (query parameter,
+//! header or cookie, as configured) and the mapped custom attributes.
+
+use actix_web::HttpRequest;
+use variantd_decision::UserContext;
+
+use crate::config::UserConfig;
+
+/// The request carried no user key in any configured place.
+#[derive(Debug, thiserror::Error)]
+#[error("missing user key: {}", .tried.join(", "))]
+pub struct MissingUserKey {
+    /// Where we looked, e.g. `query parameter \`user_key\``.
+    pub tried: Vec<String>,
+}
+
+/// The user key alone, when present.
+pub fn user_key(req: &HttpRequest, cfg: &UserConfig) -> Option<String> {
+    if let Some(param) = &cfg.key_query {
+        let found = form_urlencoded::parse(req.query_string().as_bytes())
+            .find(|(k, _)| k == param.as_str())
+            .map(|(_, v)| v.into_owned());
+        if let Some(v) = found.filter(|v| !v.is_empty()) {
+            return Some(v);
+        }
+    }
+    if let Some(header) = &cfg.key_header {
+        if let Some(v) = req.headers().get(header.as_str()).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+            return Some(v.to_string());
+        }
+    }
+    if let Some(cookie) = &cfg.key_cookie {
+        if let Some(c) = req.cookie(cookie).filter(|c| !c.value().is_empty()) {
+            return Some(c.value().to_string());
+        }
+    }
+    None
+}
+
+/// The full Statsig user for a decision.
+pub fn user_context(req: &HttpRequest, cfg: &UserConfig) -> Result<UserContext, MissingUserKey> {
+    let Some(user_key) = user_key(req, cfg) else {
+        let mut tried = Vec::new();
+        if let Some(q) = &cfg.key_query {
+            tried.push(format!("query parameter `{q}`"));
+        }
+        if let Some(h) = &cfg.key_header {
+            tried.push(format!("header `{h}`"));
+        }
+        if let Some(c) = &cfg.key_cookie {
+            tried.push(format!("cookie `{c}`"));
+        }
+        return Err(MissingUserKey { tried });
+    };
+    let ip = cfg.client_ip.then(|| client_ip(req, cfg.trust_forwarded_for)).flatten();
+    let custom = cfg
+        .attributes
+        .iter()
+        .filter_map(|(header, field)| {
+            req.headers().get(header.as_str()).and_then(|v| v.to_str().ok()).map(|v| (field.clone(), v.to_string()))
+        })
+        .collect();
+    Ok(UserContext { user_key, ip, custom })
+}
+
+/// The client's IP: the socket peer, or the first X-Forwarded-For entry when trusted.
+pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
+    if trust_forwarded_for {
+        if let Some(first) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            return Some(first.to_string());
+        }
+    }
+    req.peer_addr().map(|a| a.ip().to_string())
+}

@@ -1,0 +1,139 @@
+//! File watching: the plugin directory, and the directories holding the config
+//! and specs files. Directories, not files, are watched: a file watch dies when
+//! a deploy renames a new file into place, and Kubernetes ConfigMaps swap a
+//! `..data` symlink. Bursts are debounced; temporary names are ignored.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+
+use crate::control::{Control, ReloadScope};
+
+/// Start the watcher thread. It lives as long as the process.
+pub fn spawn(control: Arc<Control>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("variantd-watch".into()).spawn(move || run(control))?;
+    Ok(())
+}
+
+struct Targets {
+    plugin_dir: PathBuf,
+    config_file: PathBuf,
+    specs_file: PathBuf,
+    debounce: Duration,
+}
+
+impl Targets {
+    fn of(control: &Control) -> Targets {
+        let snapshot = control.snapshot_handle().load_full();
+        let c = &snapshot.config;
+        Targets {
+            plugin_dir: c.plugins.dir.clone(),
+            config_file: control.config_path().clone(),
+            specs_file: c.statsig.specs_file.clone(),
+            debounce: Duration::from_millis(c.plugins.debounce_ms.max(10)),
+        }
+    }
+
+    fn dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.plugin_dir.clone()];
+        for f in [&self.config_file, &self.specs_file] {
+            if let Some(parent) = f.parent() {
+                dirs.push(parent.to_path_buf());
+            }
+        }
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    }
+
+    fn same_as(&self, other: &Targets) -> bool {
+        self.dirs() == other.dirs() && self.debounce == other.debounce
+    }
+
+    /// Which reloads a changed path calls for.
+    fn classify(&self, path: &Path, scopes: &mut Vec<ReloadScope>) {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let parent = path.parent().unwrap_or(Path::new(""));
+        let configmap_swap = name == "..data";
+        let mut add = |s: ReloadScope| {
+            if !scopes.contains(&s) {
+                scopes.push(s);
+            }
+        };
+        if path == self.config_file || (configmap_swap && Some(parent) == self.config_file.parent()) {
+            add(ReloadScope::Config);
+        }
+        if path == self.specs_file || (configmap_swap && Some(parent) == self.specs_file.parent()) {
+            add(ReloadScope::Specs);
+        }
+        let temporary = name.starts_with('.') && !configmap_swap || name.ends_with(".tmp") || name.ends_with('~') || name.ends_with(".swp");
+        if parent == self.plugin_dir && !temporary && (configmap_swap || name.ends_with(".so")) {
+            add(ReloadScope::Plugins);
+        }
+    }
+}
+
+fn run(control: Arc<Control>) {
+    let mut targets = Targets::of(&control);
+    loop {
+        let (tx, rx) = mpsc::channel::<DebounceEventResult>();
+        let mut debouncer = match new_debouncer(targets.debounce, None, tx) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start file watcher; reload with SIGHUP or POST /admin/reload");
+                return;
+            }
+        };
+        for dir in targets.dirs() {
+            match debouncer.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => tracing::info!(dir = %dir.display(), "watching"),
+                Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory; changes there need SIGHUP"),
+            }
+        }
+        // Serve events until the config moves what we watch.
+        loop {
+            let Ok(result) = rx.recv() else { return };
+            let events = match result {
+                Ok(events) => events,
+                Err(errors) => {
+                    for e in errors {
+                        tracing::warn!(error = %e, "file watch error");
+                    }
+                    continue;
+                }
+            };
+            let mut scopes = Vec::new();
+            for event in &events {
+                if event.kind.is_access() {
+                    continue;
+                }
+                for path in &event.paths {
+                    targets.classify(path, &mut scopes);
+                }
+            }
+            // Specs first, then config (which also rescans plugins), then plugins.
+            scopes.sort_by_key(|s| match s {
+                ReloadScope::Specs => 0,
+                ReloadScope::Config => 1,
+                _ => 2,
+            });
+            if scopes.contains(&ReloadScope::Config) {
+                scopes.retain(|s| *s != ReloadScope::Plugins);
+            }
+            for scope in scopes {
+                tracing::debug!(?scope, "file change; reloading");
+                let _ = control.reload(scope);
+            }
+            let now = Targets::of(&control);
+            if !now.same_as(&targets) {
+                targets = now;
+                break;
+            }
+        }
+        drop(debouncer);
+    }
+}
