@@ -52,9 +52,10 @@ unsafe extern "C" fn host_log(ctx: abi::HostContextHostPtr, level: abi::LogLevel
     match level {
         abi::VD_LOG_ERROR => tracing::error!(target: "plugin", plugin, variant, "{message}"),
         abi::VD_LOG_WARN => tracing::warn!(target: "plugin", plugin, variant, "{message}"),
-        abi::VD_LOG_INFO => tracing::info!(target: "plugin", plugin, variant, "{message}"),
         abi::VD_LOG_DEBUG => tracing::debug!(target: "plugin", plugin, variant, "{message}"),
-        _ => tracing::trace!(target: "plugin", plugin, variant, "{message}"),
+        abi::VD_LOG_TRACE => tracing::trace!(target: "plugin", plugin, variant, "{message}"),
+        // INFO, and levels a newer plugin may know that we do not.
+        _ => tracing::info!(target: "plugin", plugin, variant, "{message}"),
     }
 }
 

@@ -157,9 +157,6 @@ fn open_and_validate(
     if descriptor.handle.is_none() {
         return Err(LoadError::MissingHook("handle"));
     }
-    if descriptor.shutdown.is_none() {
-        return Err(LoadError::MissingHook("shutdown"));
-    }
     // SAFETY: static text per the ABI.
     let name = unsafe { descriptor.name.as_slice() };
     let name = std::str::from_utf8(name).map_err(|_| LoadError::BadName)?;
