@@ -1,0 +1,36 @@
+//! # variantd-decision
+//!
+//! The decision engine of variantd, and the **only** place in the project that
+//! knows `statsig-rust`. It knows nothing of HTTP, actix or plugins: a user and a
+//! decision spec go in, a variant name and the reason why come out.
+//!
+//! Table of contents:
+//!
+//! | module          | responsibility                                                       |
+//! |-----------------|----------------------------------------------------------------------|
+//! | [`settings`]    | how the engine is configured ([`StatsigSettings`], [`SecretKey`])     |
+//! | [`model`]       | the vocabulary: users, decision specs, decisions, events              |
+//! | [`engine`]      | [`DecisionEngine`]: start, decide, reload, log, flush, shut down      |
+//! | [`status`]      | [`EngineStatus`], what the engine reports about itself                |
+//! | [`specs`]       | validating a dcs-v2 specs document before statsig sees it             |
+//! | `exposures`     | the offline JSONL file that receives exposures and custom events      |
+//! | `live`          | live mode: local file first, then Statsig's network                   |
+//! | `statsig_log`   | statsig's own log output, routed to `tracing`                         |
+//! | [`error`]       | [`DecisionError`]                                                     |
+
+pub mod engine;
+pub mod error;
+mod exposures;
+mod live;
+pub mod model;
+pub mod settings;
+pub mod specs;
+mod statsig_log;
+pub mod status;
+
+pub use engine::DecisionEngine;
+pub use error::DecisionError;
+pub use model::{Decision, DecisionKind, DecisionSpec, EventValue, UserContext};
+pub use settings::{SecretKey, StatsigSettings};
+pub use specs::SpecsInfo;
+pub use status::EngineStatus;
