@@ -387,7 +387,7 @@ fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<
         },
         user: UserConfig {
             key_query: user.key_query.clone(),
-            key_header: user.key_header.as_ref().map(|h| h.to_ascii_lowercase()),
+            key_header: user.key_header.clone(),
             key_cookie: user.key_cookie.clone(),
             client_ip: user.client_ip,
             trust_forwarded_for: user.trust_forwarded_for,

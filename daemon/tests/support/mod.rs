@@ -254,8 +254,8 @@ impl Daemon {
         assert!(ok, "kill -{sig}");
     }
 
-    /// SIGTERM and wait (bounded) for exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    /// SIGTERM and wait (bounded) for exit. Its directory stays until drop.
+    pub fn terminate(&mut self) -> ExitStatus {
         self.signal("TERM");
         let mut child = self.child.take().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
