@@ -31,9 +31,9 @@ fn describe() {
     metrics::describe_counter!("variantd_reloads_total", "Reloads of config and specs, by outcome.");
     metrics::describe_counter!("variantd_upstream_errors_total", "Remote variant failures, by kind.");
     metrics::describe_gauge!("variantd_circuit_state", "Remote variant circuit: 0 closed, 1 open, 2 half-open.");
-    metrics::describe_counter!("variantd_exposures_total", "Decisions that logged an exposure.");
-    metrics::describe_gauge!("variantd_exposures_queued", "Exposures and events waiting to be flushed.");
-    metrics::describe_counter!("variantd_exposures_dropped_total", "Exposures and events dropped.");
+    metrics::describe_counter!("variantd_exposures_total", "Decisions evaluated by Statsig (each queues an exposure; Statsig de-duplicates within 60 s).");
+    metrics::describe_counter!("variantd_events_written_total", "Offline: exposures and events appended to the JSONL file.");
+    metrics::describe_counter!("variantd_events_dropped_total", "Offline: exposures and events lost because the file could not be written.");
     metrics::describe_gauge!("variantd_specs_age_seconds", "Age of the Statsig specs in use.");
     metrics::describe_gauge!("variantd_specs_source", "1 for the source the specs come from (file or live).");
     metrics::describe_counter!("variantd_fallbacks_total", "Requests answered by a fallback variant.");
@@ -77,7 +77,9 @@ pub fn fallback(from: &str, to: &str) {
     counter!("variantd_fallbacks_total", "from" => from.to_string(), "to" => to.to_string()).increment(1);
 }
 
-pub fn specs(source: &str, age_seconds: f64) {
+pub fn specs(source: &str, age_seconds: f64, events_written: u64, events_dropped: u64) {
+    counter!("variantd_events_written_total").absolute(events_written);
+    counter!("variantd_events_dropped_total").absolute(events_dropped);
     for s in ["file", "live", "none"] {
         gauge!("variantd_specs_source", "source" => s).set(if s == source { 1.0 } else { 0.0 });
     }

@@ -1,7 +1,7 @@
 //! The decision engine: statsig-rust behind a small, synchronous `decide`.
 
 use crate::error::DecisionError;
-use crate::exposures::JsonlEventSink;
+use crate::exposures::{EventCounts, JsonlEventSink};
 use crate::live::FileThenNetworkSpecsAdapter;
 use crate::model::{Decision, DecisionKind, DecisionSpec, EventValue, UserContext};
 use crate::settings::StatsigSettings;
@@ -51,6 +51,7 @@ pub struct DecisionEngine {
     known: RwLock<Known>,
     reload_lock: Mutex<()>,
     shut_down: AtomicBool,
+    event_counts: Arc<EventCounts>,
 }
 
 /// Entity names of the loaded specs, cached per specs time.
@@ -98,6 +99,7 @@ impl DecisionEngine {
         let file_adapter = Arc::new(StatsigBootstrapSpecsAdapter::new(
             initial.clone().unwrap_or_else(|| EMPTY_SPECS.to_string()),
         ));
+        let event_counts = Arc::new(EventCounts::default());
         let mut options = StatsigOptions::new();
         options.output_logger_provider = Some(Arc::new(TracingOutputLogger));
         options.output_log_level = Some(STATSIG_LOG_LEVEL);
@@ -125,7 +127,7 @@ impl DecisionEngine {
             match &settings.exposures_path {
                 Some(path) => {
                     options.event_logging_adapter =
-                        Some(Arc::new(JsonlEventSink::new(path.clone())))
+                        Some(Arc::new(JsonlEventSink::new(path.clone(), event_counts.clone())))
                 }
                 None => options.disable_all_logging = Some(true),
             }
@@ -166,6 +168,7 @@ impl DecisionEngine {
             known: RwLock::new(Known::default()),
             reload_lock: Mutex::new(()),
             shut_down: AtomicBool::new(false),
+            event_counts,
         };
         engine.observe();
 
@@ -332,6 +335,8 @@ impl DecisionEngine {
             gates: known.gates.clone(),
             experiments: known.experiments.clone(),
             dynamic_configs: known.dynamic_configs.clone(),
+            events_written: self.event_counts.written.load(Ordering::Relaxed),
+            events_dropped: self.event_counts.dropped.load(Ordering::Relaxed),
         }
     }
 

@@ -13,18 +13,28 @@ use statsig_rust::{EventLoggingAdapter, StatsigErr, StatsigRuntime};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub(crate) struct JsonlEventSink {
     path: PathBuf,
     write_lock: Mutex<()>,
+    counts: Arc<EventCounts>,
+}
+
+/// Events the offline sink wrote, and dropped because the file could not be written.
+#[derive(Debug, Default)]
+pub struct EventCounts {
+    pub written: AtomicU64,
+    pub dropped: AtomicU64,
 }
 
 impl JsonlEventSink {
-    pub(crate) fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf, counts: Arc<EventCounts>) -> Self {
         Self {
             path,
             write_lock: Mutex::new(()),
+            counts,
         }
     }
 
@@ -74,8 +84,12 @@ impl EventLoggingAdapter for JsonlEventSink {
         }
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         match Self::append(&self.path, &bytes) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                self.counts.written.fetch_add(kept as u64, Ordering::Relaxed);
+                Ok(true)
+            }
             Err(e) => {
+                self.counts.dropped.fetch_add(kept as u64, Ordering::Relaxed);
                 tracing::warn!(path = %self.path.display(), error = %e, events = kept,
                     "cannot append exposures to the JSONL file; batch dropped");
                 // Returning Ok: a retry would fail the same way and only pile up.

@@ -27,4 +27,8 @@ pub struct EngineStatus {
     pub gates: Vec<String>,
     pub experiments: Vec<String>,
     pub dynamic_configs: Vec<String>,
+    /// Offline: exposures and events appended to the JSONL file so far.
+    pub events_written: u64,
+    /// Offline: exposures and events lost because the file could not be written.
+    pub events_dropped: u64,
 }

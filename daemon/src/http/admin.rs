@@ -61,6 +61,16 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     }))
 }
 
+/// Flush queued exposures and events now (offline: into the JSONL file).
+pub async fn flush(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(resp) = authorize(&req, &state) {
+        return resp;
+    }
+    state.engine.flush().await;
+    let s = state.engine.status();
+    HttpResponse::Ok().json(json!({ "flushed": true, "events_written": s.events_written, "events_dropped": s.events_dropped }))
+}
+
 pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Err(resp) = authorize(&req, &state) {
         return resp;

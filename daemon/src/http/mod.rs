@@ -44,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/plugins").route(web::get().to(admin::plugins)))
                 .service(web::resource("/reload").route(web::post().to(admin::reload)))
                 .service(web::resource("/config").route(web::get().to(admin::config)))
+                .service(web::resource("/flush").route(web::post().to(admin::flush)))
                 .service(web::resource("/status").route(web::get().to(admin::status)))
                 .default_service(web::to(admin::not_found)),
         )

@@ -76,7 +76,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let engine = state.engine.status();
     let retention = state.control.retention();
     crate::metrics::library_counts(retention.open_count(), retention.retained_count());
-    crate::metrics::specs(engine.source, engine.age_seconds.unwrap_or(0) as f64);
+    crate::metrics::specs(engine.source, engine.age_seconds.unwrap_or(0) as f64, engine.events_written, engine.events_dropped);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }
 
