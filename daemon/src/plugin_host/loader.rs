@@ -26,6 +26,11 @@ pub enum LoadError {
     Read(String),
     #[error("not a shared library (no ELF header)")]
     NotSharedLibrary,
+    /// Checked before `dlopen`: glibc maps a file truncated inside a loadable
+    /// segment and the process then dies of SIGBUS when it touches the
+    /// missing pages, so such a file must never reach the dynamic loader.
+    #[error("truncated or malformed ELF file: {0}")]
+    Malformed(String),
     #[error("dlopen failed: {0}")]
     Dlopen(String),
     #[error("missing entry symbol `{}`", abi::ENTRY_SYMBOL)]
@@ -87,6 +92,7 @@ impl Loader {
         if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
             return Err(LoadError::NotSharedLibrary);
         }
+        check_elf_extents(&bytes).map_err(LoadError::Malformed)?;
         if let Some(limit) = self.retention.over_limit() {
             return Err(limit);
         }
@@ -123,7 +129,7 @@ fn open_and_validate(
     // SAFETY: loading runs the library's initialisers; that is the trust we
     // place in files an operator put in the plugin directory.
     let library =
-        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| LoadError::Dlopen(e.to_string()))?;
+        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| LoadError::Dlopen(error_chain(&e)))?;
     // SAFETY: the symbol's type is fixed by the ABI; we only call it once here.
     let entry: abi::EntryFn = unsafe {
         match library.get::<abi::EntryFn>(abi::ENTRY_SYMBOL_NUL) {
@@ -165,4 +171,65 @@ fn open_and_validate(
     }
     let version = String::from_utf8_lossy(unsafe { descriptor.version.as_slice() }).into_owned();
     Ok((library, descriptor, name.to_string(), version))
+}
+
+/// libloading's own message is just "dlopen failed"; dlerror's text (which
+/// names the real problem) is its source.
+fn error_chain(e: &libloading::Error) -> String {
+    use std::error::Error;
+    match e.source() {
+        Some(source) => source.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Check that `bytes` is a complete 64-bit little-endian ELF shared object
+/// for this host: the program header table, every `PT_LOAD` segment's file
+/// range and the section header table all lie inside the file. A deploy that
+/// copied only part of a library fails here, before `dlopen` could map pages
+/// past the end of the file (which is SIGBUS at first touch, not an error).
+fn check_elf_extents(bytes: &[u8]) -> Result<(), String> {
+    const ET_DYN: u16 = 3;
+    const PT_LOAD: u32 = 1;
+    let len = bytes.len() as u64;
+    let u16_at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| bytes.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+    let u64_at = |o: usize| bytes.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    if bytes.len() < 64 {
+        return Err(format!("{len} bytes, shorter than an ELF header"));
+    }
+    if !cfg!(all(target_pointer_width = "64", target_endian = "little")) || bytes[4] != 2 || bytes[5] != 1 {
+        return Err("not a 64-bit little-endian ELF file".into());
+    }
+    if u16_at(16) != Some(ET_DYN) {
+        return Err("not a shared object (ELF type is not ET_DYN)".into());
+    }
+    let (phoff, phentsize, phnum) = (u64_at(32).unwrap_or(0), u16_at(54).unwrap_or(0) as u64, u16_at(56).unwrap_or(0) as u64);
+    let (shoff, shentsize, shnum) = (u64_at(40).unwrap_or(0), u16_at(58).unwrap_or(0) as u64, u16_at(60).unwrap_or(0) as u64);
+    let table_end = |off: u64, entsize: u64, num: u64| off.checked_add(entsize.checked_mul(num)?);
+    if phentsize < 56 || phnum == 0 {
+        return Err("no program headers".into());
+    }
+    match table_end(phoff, phentsize, phnum) {
+        Some(end) if end <= len => {}
+        _ => return Err(format!("program headers end past the end of the file ({len} bytes)")),
+    }
+    for i in 0..phnum {
+        let ph = (phoff + i * phentsize) as usize;
+        if u32_at(ph) != Some(PT_LOAD) {
+            continue;
+        }
+        let (offset, filesz) = (u64_at(ph + 8).unwrap_or(u64::MAX), u64_at(ph + 32).unwrap_or(u64::MAX));
+        match offset.checked_add(filesz) {
+            Some(end) if end <= len => {}
+            _ => return Err(format!("loadable segment {i} ends past the end of the file ({len} bytes); the file is truncated")),
+        }
+    }
+    if shoff != 0 {
+        match table_end(shoff, shentsize, shnum) {
+            Some(end) if end <= len => {}
+            _ => return Err(format!("section headers end past the end of the file ({len} bytes); the file is truncated")),
+        }
+    }
+    Ok(())
 }
