@@ -50,6 +50,10 @@ pub struct Control {
     state: Mutex<State>,
 }
 
+/// Everything the control path owns. A reload works on a clone and commits
+/// it only when the new snapshot is published, so a refused reload leaves no
+/// trace here (no half-accepted library shown in admin but not serving).
+#[derive(Clone)]
 struct State {
     config: Arc<Config>,
     dir: PluginDir,
@@ -136,7 +140,12 @@ impl Control {
                     tracing::error!(reason = %reason, "config refused; the previous config keeps serving");
                     state.last_config_error = Some(ReloadError { what: "config", reason: reason.clone(), at: SystemTime::now() });
                     crate::metrics::reload("config", false);
-                    return Err(reason);
+                    if scope == ReloadScope::Config {
+                        return Err(reason);
+                    }
+                    // SIGHUP / admin: plugins still reload, under the previous config.
+                    result = result.and(Err(reason));
+                    state.config.clone()
                 }
             }
         } else {
@@ -147,8 +156,10 @@ impl Control {
         }
         let config_changed = !Arc::ptr_eq(&config, &state.config);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        match build(&self.loader, &mut state, config, generation, config_changed) {
+        let mut draft = state.clone();
+        match build(&self.loader, &mut draft, config, generation, config_changed) {
             Ok(snapshot) => {
+                *state = draft;
                 if config_changed {
                     state.last_config_error = None;
                     crate::metrics::reload("config", true);
@@ -171,11 +182,31 @@ impl Control {
     pub fn status(&self) -> ControlStatus {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let snapshot = self.published.load();
+        let open = self.retention().open_libraries();
+        let retained = self.retention().retained();
         let mut plugins = Vec::new();
         for lib in state.dir.current.values() {
             let variants: Vec<String> =
                 state.instances.values().filter(|i| Arc::ptr_eq(i.library(), lib)).map(|i| i.variant.clone()).collect();
-            plugins.push(PluginStatus::of(lib, variants));
+            let mut old: Vec<OldVersion> = open
+                .iter()
+                .filter(|o| o.plugin == lib.name && o.private_path != lib.private_path)
+                .map(|o| OldVersion {
+                    version: o.version.clone(),
+                    sha256: o.sha256.clone(),
+                    state: "draining",
+                    in_flight: o.in_flight,
+                    since: o.loaded_at,
+                })
+                .collect();
+            old.extend(retained.iter().filter(|r| r.plugin == lib.name).map(|r| OldVersion {
+                version: r.version.clone(),
+                sha256: String::new(),
+                state: "retained",
+                in_flight: 0,
+                since: r.since,
+            }));
+            plugins.push(PluginStatus::of(lib, variants, old));
         }
         ControlStatus {
             generation: snapshot.generation,
@@ -183,7 +214,7 @@ impl Control {
             refused: state.dir.refused.values().cloned().collect(),
             libraries_open: self.retention().open_count(),
             libraries_released: self.retention().released_count(),
-            retained: self.retention().retained(),
+            retained,
             max_retained_libraries: snapshot.config.plugins.max_retained_libraries,
             last_config_error: state.last_config_error.clone(),
             last_specs_error: state.last_specs_error.clone(),
@@ -221,10 +252,26 @@ pub struct PluginStatus {
     pub loaded_at: SystemTime,
     pub in_flight: usize,
     pub variants: Vec<String>,
+    /// Older versions of this plugin still in memory: `draining` (closed to
+    /// new requests, finishing the ones that started on it) or `retained`
+    /// (released, but the dynamic loader keeps it mapped).
+    pub retained_old_versions: Vec<OldVersion>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct OldVersion {
+    pub version: String,
+    /// Empty for a retained copy (only its path is kept).
+    pub sha256: String,
+    pub state: &'static str,
+    pub in_flight: usize,
+    /// Loaded at (draining) or released at (retained).
+    #[serde(with = "crate::util::rfc3339")]
+    pub since: SystemTime,
 }
 
 impl PluginStatus {
-    fn of(lib: &Arc<PluginLibrary>, variants: Vec<String>) -> PluginStatus {
+    fn of(lib: &Arc<PluginLibrary>, variants: Vec<String>, retained_old_versions: Vec<OldVersion>) -> PluginStatus {
         PluginStatus {
             name: lib.name.clone(),
             version: lib.version.clone(),
@@ -233,6 +280,7 @@ impl PluginStatus {
             loaded_at: lib.loaded_at,
             in_flight: lib.in_flight(),
             variants,
+            retained_old_versions,
         }
     }
 }

@@ -25,7 +25,7 @@ pub struct ScanOutcome {
     pub candidates: Vec<Arc<PluginLibrary>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct PluginDir {
     /// Content hash last seen per file, so an unchanged file is not reloaded
     /// and a refused one is not retried until it changes.
@@ -43,7 +43,15 @@ impl PluginDir {
         for file in &files {
             let Ok(bytes) = std::fs::read(file) else { continue };
             let sha = hex::encode(Sha256::digest(&bytes));
-            if self.seen.get(file) == Some(&sha) {
+            // Unchanged since the last scan, or (after a forced reload forgot
+            // the hashes) the very content already serving: nothing to load.
+            // A forced reload thus retries refused files without churning a
+            // new copy of every healthy plugin.
+            if self.seen.get(file) == Some(&sha) || self.current.values().any(|l| l.file == *file && l.sha256 == sha) {
+                if self.current.values().any(|l| l.file == *file && l.sha256 == sha) {
+                    self.refused.remove(file);
+                }
+                self.seen.insert(file.clone(), sha);
                 continue;
             }
             self.seen.insert(file.clone(), sha);

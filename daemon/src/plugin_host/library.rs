@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use libloading::os::unix::Library;
 use variantd_plugin_api::abi;
 
-use super::retention::Retention;
+use super::retention::{OpenLibrary, Retention};
 
 pub struct PluginLibrary {
     /// `None` only while dropping.
@@ -23,8 +23,10 @@ pub struct PluginLibrary {
     pub private_path: PathBuf,
     pub sha256: String,
     pub loaded_at: SystemTime,
-    /// Requests inside `handle` right now, over all instances.
-    pub(super) in_flight: AtomicUsize,
+    /// Requests inside `handle` right now, over all instances. Shared with
+    /// the retention registry so admin can show a draining old version's count
+    /// without holding (and so possibly being the last owner of) the library.
+    pub(super) in_flight: Arc<AtomicUsize>,
     retention: Arc<Retention>,
 }
 
@@ -41,7 +43,15 @@ impl PluginLibrary {
         loaded_at: SystemTime,
         retention: Arc<Retention>,
     ) -> PluginLibrary {
-        retention.library_opened();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        retention.library_opened(OpenLibrary {
+            plugin: name.clone(),
+            version: version.clone(),
+            sha256: sha256.clone(),
+            private_path: private_path.clone(),
+            loaded_at,
+            in_flight: in_flight.clone(),
+        });
         PluginLibrary {
             library: Mutex::new(Some(library)),
             descriptor,
@@ -51,7 +61,7 @@ impl PluginLibrary {
             private_path,
             sha256,
             loaded_at,
-            in_flight: AtomicUsize::new(0),
+            in_flight,
             retention,
         }
     }

@@ -11,4 +11,4 @@ mod retention;
 pub use instance::{CallError, PluginInstance, PluginRequest, PluginResponse};
 pub use library::PluginLibrary;
 pub use loader::{code_name, LoadError, Loader};
-pub use retention::{RetainedLibrary, Retention};
+pub use retention::{OpenLibraryStatus, RetainedLibrary, Retention};

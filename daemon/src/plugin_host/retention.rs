@@ -3,10 +3,15 @@
 //! that stays mapped after `dlclose` (a Rust plugin whose thread-locals live in
 //! our worker threads, or one that started threads) is *retained*: counted,
 //! listed, re-checked, and bounded by `plugins.max_retained_libraries`.
+//!
+//! The bound: once that many closed copies are still mapped, the loader
+//! refuses *new* versions (the serving ones keep serving) until some are
+//! released; so at most `max_retained_libraries` dead copies plus the open
+//! ones (serving, or draining their last requests) are ever mapped.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::SystemTime;
 
 use libloading::os::unix::{Library, RTLD_NOW};
@@ -27,9 +32,32 @@ pub struct RetainedLibrary {
     pub since: SystemTime,
 }
 
+/// A library that is open (serving, or draining its last requests).
+#[derive(Debug, Clone)]
+pub(super) struct OpenLibrary {
+    pub plugin: String,
+    pub version: String,
+    pub sha256: String,
+    pub private_path: PathBuf,
+    pub loaded_at: SystemTime,
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+/// What admin shows of one open library.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpenLibraryStatus {
+    pub plugin: String,
+    pub version: String,
+    pub sha256: String,
+    pub private_path: PathBuf,
+    #[serde(with = "crate::util::rfc3339")]
+    pub loaded_at: SystemTime,
+    pub in_flight: usize,
+}
+
 pub struct Retention {
     limit: AtomicUsize,
-    open_libraries: AtomicUsize,
+    open: Mutex<Vec<OpenLibrary>>,
     released: AtomicUsize,
     retained: Mutex<Vec<RetainedLibrary>>,
     reaper: Mutex<Option<mpsc::Sender<Job>>>,
@@ -48,7 +76,7 @@ impl Retention {
             .expect("spawn reaper thread");
         Retention {
             limit: AtomicUsize::new(limit),
-            open_libraries: AtomicUsize::new(0),
+            open: Mutex::new(Vec::new()),
             released: AtomicUsize::new(0),
             retained: Mutex::new(Vec::new()),
             reaper: Mutex::new(Some(tx)),
@@ -82,18 +110,24 @@ impl Retention {
     }
 
     pub(super) fn over_limit(&self) -> Option<LoadError> {
-        let retained = self.retained_count();
+        // Re-check first: copies the dynamic loader has released since they
+        // were counted must not block a new version.
+        let retained = self.retained().len();
         let limit = self.limit.load(Ordering::Relaxed);
         (retained >= limit).then_some(LoadError::RetainedLimit { retained, limit })
     }
 
-    pub(super) fn library_opened(&self) {
-        self.open_libraries.fetch_add(1, Ordering::Relaxed);
-        crate::metrics::library_counts(self.open_libraries.load(Ordering::Relaxed), self.retained_count());
+    pub(super) fn library_opened(&self, library: OpenLibrary) {
+        if let Ok(mut open) = self.open.lock() {
+            open.push(library);
+        }
+        crate::metrics::library_counts(self.open_count(), self.retained_count());
     }
 
     pub(super) fn library_closed(&self, plugin: &str, version: &str, private_path: &Path) {
-        self.open_libraries.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut open) = self.open.lock() {
+            open.retain(|l| l.private_path != private_path);
+        }
         if still_mapped(private_path) {
             tracing::info!(plugin, version, path = %private_path.display(), "old plugin version stays mapped after dlclose; retained");
             if let Ok(mut r) = self.retained.lock() {
@@ -108,7 +142,7 @@ impl Retention {
             self.released.fetch_add(1, Ordering::Relaxed);
             let _ = std::fs::remove_file(private_path);
         }
-        crate::metrics::library_counts(self.open_libraries.load(Ordering::Relaxed), self.retained_count());
+        crate::metrics::library_counts(self.open_count(), self.retained_count());
     }
 
     /// Libraries that were closed but are still mapped. Re-checks each one,
@@ -131,7 +165,22 @@ impl Retention {
 
     /// Libraries currently open (serving or draining).
     pub fn open_count(&self) -> usize {
-        self.open_libraries.load(Ordering::Relaxed)
+        self.open.lock().map(|o| o.len()).unwrap_or(0)
+    }
+
+    /// Every open library (serving, or an old version draining its requests).
+    pub fn open_libraries(&self) -> Vec<OpenLibraryStatus> {
+        let Ok(open) = self.open.lock() else { return Vec::new() };
+        open.iter()
+            .map(|l| OpenLibraryStatus {
+                plugin: l.plugin.clone(),
+                version: l.version.clone(),
+                sha256: l.sha256.clone(),
+                private_path: l.private_path.clone(),
+                loaded_at: l.loaded_at,
+                in_flight: l.in_flight.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// Libraries closed and really unmapped.
