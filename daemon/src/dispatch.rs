@@ -2,9 +2,13 @@
 //! or a remote app through awc — and fall back to its configured fallback
 //! variant when it cannot answer.
 
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::error::PayloadError;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
 use actix_web::http::{Method, StatusCode};
-use actix_web::web::Bytes;
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpResponse};
 use futures_util::StreamExt;
 
@@ -28,7 +32,8 @@ pub struct CallInput<'a> {
 
 pub enum RequestBody {
     Full(Bytes),
-    /// Only ever given to a remote variant without fallback.
+    /// Only ever given to a remote variant without fallback: small bodies are
+    /// still read whole (see `BUFFER_SMALL_BODY`), larger ones stream.
     Stream(actix_web::dev::Payload),
 }
 
@@ -74,6 +79,8 @@ pub enum DispatchError {
     UnknownVariant { variant: String },
     #[error("variant `{variant}`: reading its answer failed: {reason}")]
     AnswerBody { variant: String, reason: String },
+    #[error("variant `{variant}`: reading the request body failed: {reason}")]
+    RequestBody { variant: String, reason: String },
 }
 
 impl DispatchError {
@@ -84,6 +91,7 @@ impl DispatchError {
             DispatchError::Remote { error, .. } => error.status(),
             DispatchError::UnknownVariant { .. } => StatusCode::NOT_FOUND,
             DispatchError::AnswerBody { .. } => StatusCode::BAD_GATEWAY,
+            DispatchError::RequestBody { .. } => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -93,13 +101,18 @@ impl DispatchError {
             | DispatchError::PluginFailed { variant, .. }
             | DispatchError::Remote { variant, .. }
             | DispatchError::UnknownVariant { variant }
-            | DispatchError::AnswerBody { variant, .. } => variant,
+            | DispatchError::AnswerBody { variant, .. }
+            | DispatchError::RequestBody { variant, .. } => variant,
         }
     }
 }
 
 /// Send the request to `variant_name`, or its fallback if it cannot answer.
 /// A fallback is tried once (no chains), and only with a buffered body.
+/// A remote variant with a fallback "cannot answer" when it gives no answer
+/// (connect failure, timeout, open circuit, broken body) or answers 5xx;
+/// without a fallback its 5xx is returned as given.
+/// When the fallback fails too, the error is the chosen variant's.
 pub async fn dispatch(
     snapshot: &Snapshot,
     variant_name: &str,
@@ -116,24 +129,35 @@ pub async fn dispatch(
         (RequestBody::Full(b), Some(_)) => Some(b.clone()),
         _ => None,
     };
-    match call_variant(variant, input, body, mode).await {
+    match call_variant(variant, input, body, mode, retry_body.is_some()).await {
         Ok(answer) => Ok(Served { variant: variant_name.to_string(), label: variant.config.label.clone(), fallback_from: None, answer }),
         Err(primary) => {
             let (Some(fb), Some(body)) = (fallback, retry_body) else { return Err(primary) };
             tracing::warn!(variant = %variant_name, fallback = %fb.config.name, error = %primary, "answering with the fallback variant");
             crate::metrics::fallback(variant_name, &fb.config.name);
-            let answer = call_variant(fb, input, RequestBody::Full(body), mode).await?;
-            Ok(Served {
-                variant: fb.config.name.clone(),
-                label: fb.config.label.clone(),
-                fallback_from: Some(variant_name.to_string()),
-                answer,
-            })
+            match call_variant(fb, input, RequestBody::Full(body), mode, false).await {
+                Ok(answer) => Ok(Served {
+                    variant: fb.config.name.clone(),
+                    label: fb.config.label.clone(),
+                    fallback_from: Some(variant_name.to_string()),
+                    answer,
+                }),
+                Err(e) => {
+                    tracing::warn!(variant = %variant_name, fallback = %fb.config.name, error = %e, "the fallback variant failed too");
+                    Err(primary)
+                }
+            }
         }
     }
 }
 
-async fn call_variant(variant: &Variant, input: &CallInput<'_>, body: RequestBody, mode: AnswerMode) -> Result<Answer, DispatchError> {
+async fn call_variant(
+    variant: &Variant,
+    input: &CallInput<'_>,
+    body: RequestBody,
+    mode: AnswerMode,
+    has_fallback: bool,
+) -> Result<Answer, DispatchError> {
     let name = &variant.config.name;
     match &variant.backend {
         Backend::Plugin { instance: None, plugin, .. } => {
@@ -146,7 +170,7 @@ async fn call_variant(variant: &Variant, input: &CallInput<'_>, body: RequestBod
             };
             call_plugin(instance, name, input, body, *blocking).await
         }
-        Backend::Remote(remote) => call_remote(remote, name, input, body, mode).await,
+        Backend::Remote(remote) => call_remote(remote, input, body, mode, has_fallback).await,
     }
 }
 
@@ -187,48 +211,118 @@ async fn call_plugin(
     })
 }
 
+/// Request bodies up to this size are read whole before going upstream: they
+/// get a content-length and can be replayed for a retry. Larger ones stream.
+const BUFFER_SMALL_BODY: usize = 64 * 1024;
+
 async fn call_remote(
-    remote: &RemoteVariant,
-    variant: &str,
+    remote: &Arc<RemoteVariant>,
     input: &CallInput<'_>,
     body: RequestBody,
     mode: AnswerMode,
+    has_fallback: bool,
 ) -> Result<Answer, DispatchError> {
+    let variant = remote.name();
+    let deadline = remote.deadline();
     let path_and_query = if input.query.is_empty() { input.path.to_string() } else { format!("{}?{}", input.path, input.query) };
     let outgoing = match body {
         RequestBody::Full(b) if b.is_empty() => OutgoingBody::Empty,
         RequestBody::Full(b) => OutgoingBody::Full(b),
-        RequestBody::Stream(p) => OutgoingBody::Stream(p),
+        RequestBody::Stream(p) => outgoing_body(p)
+            .await
+            .map_err(|e| DispatchError::RequestBody { variant: variant.to_string(), reason: e.to_string() })?,
     };
-    let result = remote.send(input.method, &path_and_query, input.forward, outgoing).await;
+    let identity = matches!(mode, AnswerMode::Buffered(_));
+    let result = remote.send(input.method, &path_and_query, input.forward, outgoing, deadline, identity).await;
     crate::metrics::circuit_state(variant, remote.breaker.state().as_gauge());
-    let mut resp = result.map_err(|error| DispatchError::Remote { variant: variant.to_string(), error })?;
+    let remote_err = |error: RemoteError| DispatchError::Remote { variant: variant.to_string(), error };
+    let mut resp = result.map_err(remote_err)?;
     let status = resp.status();
+    if status.is_server_error() && has_fallback {
+        return Err(remote_err(RemoteError::Status(status.as_u16())));
+    }
     let headers = crate::remote::forwardable_response_headers(resp.headers());
     match mode {
         AnswerMode::Buffered(limit) => {
-            let body = resp
-                .body()
-                .limit(limit)
-                .await
-                .map_err(|e| DispatchError::AnswerBody { variant: variant.to_string(), reason: e.to_string() })?;
-            Ok(Answer { status, headers, body: AnswerBody::Full(body) })
+            // The body shares the request's time budget.
+            let read = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), resp.body().limit(limit)).await;
+            match read {
+                Ok(Ok(body)) => Ok(Answer { status, headers, body: AnswerBody::Full(body) }),
+                Ok(Err(PayloadError::Overflow)) => Err(DispatchError::AnswerBody {
+                    variant: variant.to_string(),
+                    reason: format!("answer larger than {limit} bytes"),
+                }),
+                Ok(Err(e)) => {
+                    remote.on_body_failure();
+                    Err(DispatchError::AnswerBody { variant: variant.to_string(), reason: e.to_string() })
+                }
+                Err(_) => {
+                    remote.on_body_failure();
+                    Err(remote_err(RemoteError::Timeout(remote.config().timeout_ms)))
+                }
+            }
         }
         AnswerMode::Streaming => {
             let mut builder = HttpResponse::build(status);
             for (n, v) in &headers {
                 builder.append_header((n.clone(), v.clone()));
             }
-            let variant_name = variant.to_string();
-            let stream = resp.take_payload().map(move |chunk| {
-                chunk.map_err(|e| {
-                    tracing::warn!(variant = %variant_name, error = %e, "upstream body broke off mid-stream");
-                    e
-                })
-            });
+            // Keep the upstream's content-length, so a client can tell a body
+            // that broke off from a complete one.
+            let has_body = *input.method != Method::HEAD && !matches!(status.as_u16(), 100..=199 | 204 | 304);
+            let length = resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+            if let (true, Some(len)) = (has_body, length) {
+                builder.no_chunking(len);
+            }
+            let idle = Duration::from_millis(remote.config().timeout_ms);
+            let stream = guarded_body(resp.take_payload(), remote.clone(), idle);
             Ok(Answer { status, headers, body: AnswerBody::Streaming(builder.streaming(stream)) })
         }
     }
+}
+
+/// The client's body for the upstream: small bodies whole, larger ones
+/// streamed as they arrive (the part already read goes first).
+async fn outgoing_body(mut payload: actix_web::dev::Payload) -> Result<OutgoingBody, PayloadError> {
+    let mut head = BytesMut::new();
+    loop {
+        match payload.next().await {
+            None if head.is_empty() => return Ok(OutgoingBody::Empty),
+            None => return Ok(OutgoingBody::Full(head.freeze())),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(chunk)) if head.len() + chunk.len() <= BUFFER_SMALL_BODY => head.extend_from_slice(&chunk),
+            Some(Ok(chunk)) => {
+                let read = futures_util::stream::iter([Ok(head.freeze()), Ok(chunk)]);
+                return Ok(OutgoingBody::Stream(read.chain(payload).boxed_local()));
+            }
+        }
+    }
+}
+
+/// An upstream body passed through chunk by chunk. It ends with an error when
+/// the upstream breaks off or sends nothing for `idle` (so the client sees a
+/// truncated answer, never a complete-looking one), and that counts as an
+/// upstream failure for the breaker.
+fn guarded_body(
+    payload: actix_web::dev::Payload,
+    remote: Arc<RemoteVariant>,
+    idle: Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, PayloadError>> + 'static {
+    futures_util::stream::unfold(Some((payload, remote)), move |state| async move {
+        let (mut payload, remote) = state?;
+        let failure = match tokio::time::timeout(idle, payload.next()).await {
+            Ok(Some(Ok(chunk))) => return Some((Ok(chunk), Some((payload, remote)))),
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => e,
+            Err(_) => PayloadError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("upstream sent nothing for {} ms", idle.as_millis()),
+            )),
+        };
+        tracing::warn!(variant = %remote.name(), error = %failure, "upstream body broke off mid-stream");
+        remote.on_body_failure();
+        Some((Err(failure), None))
+    })
 }
 
 /// Owned request parts for a plugin call on the blocking pool.

@@ -54,10 +54,21 @@ impl Breaker {
 
     /// May a request go upstream now? In half-open state only one probe may.
     pub fn allow(&self) -> bool {
+        self.admit().map(Permit::forget).is_some()
+    }
+
+    /// Like [`Breaker::allow`], but the returned permit gives a half-open probe
+    /// back if the request is abandoned (the caller went away, the future was
+    /// dropped) before `on_success`/`on_failure`: without it the breaker would
+    /// stay half-open with its one probe slot taken, failing every request
+    /// forever.
+    pub fn admit(&self) -> Option<Permit<'_>> {
         match self.state() {
-            BreakerState::Closed => true,
-            BreakerState::Open => false,
-            BreakerState::HalfOpen => !self.probing.swap(true, Ordering::AcqRel),
+            BreakerState::Closed => Some(Permit { breaker: self, probe: false }),
+            BreakerState::Open => None,
+            BreakerState::HalfOpen => {
+                (!self.probing.swap(true, Ordering::AcqRel)).then_some(Permit { breaker: self, probe: true })
+            }
         }
     }
 
@@ -85,6 +96,28 @@ impl Breaker {
     }
 }
 
+/// Leave to send one request upstream; see [`Breaker::admit`].
+pub struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+}
+
+impl Permit<'_> {
+    /// Keep the probe slot taken even if this permit is dropped unresolved.
+    fn forget(self) {
+        std::mem::forget(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        // Resolved probes already cleared the flag; clearing it again is harmless.
+        if self.probe {
+            self.breaker.probing.store(false, Ordering::Release);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +140,17 @@ mod tests {
         b.on_success();
         assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.allow());
+    }
+
+    #[test]
+    fn abandoned_probe_frees_the_slot() {
+        let b = Breaker::new(1, Duration::from_millis(20));
+        b.on_failure();
+        std::thread::sleep(Duration::from_millis(30));
+        let probe = b.admit().expect("half-open lets one probe through");
+        assert!(b.admit().is_none(), "only one probe at a time");
+        drop(probe);
+        assert!(b.admit().is_some(), "a dropped, unresolved probe gives its slot back");
     }
 
     #[test]

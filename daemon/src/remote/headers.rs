@@ -48,7 +48,7 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// The request headers to forward: minus hop-by-hop, `host` and
-/// `content-length` (awc sets both), plus X-Forwarded-For/-Proto/-Host and
+/// `content-length` (awc sets both) and `expect`, plus X-Forwarded-For/-Proto/-Host and
 /// X-Request-Id.
 pub fn forwardable_request_headers(
     headers: &HeaderMap,
@@ -62,7 +62,9 @@ pub fn forwardable_request_headers(
     let mut forwarded_for: Option<String> = None;
     for (name, value) in headers.iter() {
         let n = name.as_str();
-        if is_hop_by_hop(n, &listed) || n == "host" || n == "content-length" || n == "x-request-id" {
+        // `expect` was answered by our server already; passing it on would make
+        // awc wait for a 100-continue (or refuse a body-less request).
+        if is_hop_by_hop(n, &listed) || n == "host" || n == "content-length" || n == "x-request-id" || n == "expect" {
             continue;
         }
         if n == "x-forwarded-for" {

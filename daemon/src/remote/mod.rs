@@ -5,16 +5,17 @@ mod breaker;
 mod client;
 mod headers;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use actix_web::http::{Method, StatusCode};
+use actix_web::error::PayloadError;
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::web::Bytes;
 use awc::error::{ConnectError, SendRequestError};
-use futures_util::Stream;
+use futures_util::stream::LocalBoxStream;
 
 use crate::config::RemoteConfig;
 
-pub use breaker::{Breaker, BreakerState};
+pub use breaker::{Breaker, BreakerState, Permit};
 pub use headers::{forwardable_request_headers, forwardable_response_headers, ForwardContext};
 
 /// A remote variant and its failure state. Lives across snapshots while its
@@ -28,37 +29,73 @@ pub struct RemoteVariant {
 /// Why a remote variant gave no usable answer.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("circuit open after repeated failures")]
+    #[error("circuit open after repeated failures; not calling the upstream until its cool-down ends")]
     CircuitOpen,
     #[error("connect failed: {0}")]
     Connect(String),
+    #[error("no connection within {0} ms")]
+    ConnectTimeout(u64),
     #[error("no answer within {0} ms")]
     Timeout(u64),
     #[error("upstream error: {0}")]
     Upstream(String),
+    #[error("upstream answered {0}")]
+    Status(u16),
 }
 
 impl RemoteError {
-    /// 504 for a timeout, 503 for an open circuit, else 502.
+    /// 504 when the time ran out, else 502 (an open circuit included: the
+    /// upstream is known to be failing).
     pub fn status(&self) -> StatusCode {
         match self {
-            RemoteError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            RemoteError::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
+            RemoteError::Timeout(_) | RemoteError::ConnectTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn metric_kind(&self) -> &'static str {
+        match self {
+            RemoteError::CircuitOpen => "circuit_open",
+            RemoteError::Connect(_) => "connect",
+            RemoteError::ConnectTimeout(_) => "connect_timeout",
+            RemoteError::Timeout(_) => "timeout",
+            RemoteError::Upstream(_) => "upstream",
+            RemoteError::Status(_) => "status_5xx",
         }
     }
 }
 
+/// A request body streamed as it arrives from the client.
+pub type BodyStream = LocalBoxStream<'static, Result<Bytes, PayloadError>>;
+
 /// The body to send upstream.
 pub enum OutgoingBody {
     Empty,
+    /// Whole in memory: sent with a content-length, and replayable for a retry.
     Full(Bytes),
-    /// Streamed as it arrives; cannot be retried.
-    Stream(actix_web::dev::Payload),
+    /// Streamed as it arrives (chunked); cannot be retried.
+    Stream(BodyStream),
 }
+
+impl OutgoingBody {
+    fn replayable(&self) -> bool {
+        !matches!(self, OutgoingBody::Stream(_))
+    }
+}
+
+/// Methods that may be sent again after a failed attempt (RFC 9110 §9.2.2).
+pub fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+}
+
+/// An upstream answer: its head, with the body still streaming.
+pub type UpstreamResponse = awc::ClientResponse;
 
 impl RemoteVariant {
     pub fn new(name: &str, config: RemoteConfig) -> RemoteVariant {
+        if config.url.starts_with("https://") {
+            tracing::warn!(variant = %name, url = %config.url, "https upstreams are not supported by this build (awc without TLS); every request will fail to connect");
+        }
         let breaker = Breaker::new(config.breaker_failures, Duration::from_millis(config.breaker_cooldown_ms));
         RemoteVariant { name: name.to_string(), config, breaker }
     }
@@ -71,35 +108,58 @@ impl RemoteVariant {
         &self.config.url
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// When a request starting now must have its answer.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.config.timeout_ms)
+    }
+
     /// Send one request upstream. `path_and_query` starts with `/`.
-    /// Returns the upstream response head with its body still streaming.
+    ///
+    /// Every attempt shares one time budget that ends at `deadline`: connect
+    /// (itself bounded by `connect_timeout_ms`), send and the response head.
+    /// Failed attempts are retried up to `retries` times, only for idempotent
+    /// methods with a replayable body, never after a timeout, and not once the
+    /// breaker has opened. A 5xx answer is returned (it is an answer) but
+    /// counts as a failure for the breaker.
+    /// `identity` asks the upstream for an uncompressed body (the envelope
+    /// must parse it).
     pub async fn send(
         &self,
         method: &Method,
         path_and_query: &str,
         ctx: &ForwardContext,
         body: OutgoingBody,
-    ) -> Result<awc::ClientResponse<impl Stream<Item = Result<Bytes, awc::error::PayloadError>>>, RemoteError> {
-        if !self.breaker.allow() {
+        deadline: Instant,
+        identity: bool,
+    ) -> Result<UpstreamResponse, RemoteError> {
+        let Some(permit) = self.breaker.admit() else {
             crate::metrics::upstream_error(&self.name, "circuit_open");
             return Err(RemoteError::CircuitOpen);
-        }
+        };
         let url = format!("{}{}", self.config.url, path_and_query);
-        let idempotent = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE);
+        let attempts = if is_idempotent(method) && body.replayable() { 1 + self.config.retries } else { 1 };
         let mut body = Some(body);
-        let attempts = if idempotent && !matches!(body, Some(OutgoingBody::Stream(_))) { 1 + self.config.retries } else { 1 };
         let mut last_err = RemoteError::Upstream("no attempt".into());
         for attempt in 0..attempts {
+            let now = Instant::now();
+            if now >= deadline {
+                last_err = RemoteError::Timeout(self.config.timeout_ms);
+                break;
+            }
             let client = client::for_variant(&self.name, &self.config);
-            let mut req = client
-                .request(method.clone(), &url)
-                .timeout(Duration::from_millis(self.config.timeout_ms))
-                .no_decompress();
+            let mut req = client.request(method.clone(), &url).timeout(deadline - now).no_decompress();
             for (name, value) in &ctx.headers {
-                req = req.insert_header((name.clone(), value.clone()));
+                if identity && name == header::ACCEPT_ENCODING {
+                    continue;
+                }
+                req = req.append_header((name.clone(), value.clone()));
             }
             let sent = match body.take() {
-                Some(OutgoingBody::Stream(payload)) => req.send_stream(payload).await,
+                Some(OutgoingBody::Stream(stream)) => req.send_stream(stream).await,
                 Some(OutgoingBody::Full(bytes)) => {
                     body = Some(OutgoingBody::Full(bytes.clone()));
                     req.send_body(bytes).await
@@ -117,18 +177,14 @@ impl RemoteVariant {
                     } else {
                         self.breaker.on_success();
                     }
+                    drop(permit);
                     return Ok(resp);
                 }
                 Err(e) => {
-                    last_err = classify(e, self.config.timeout_ms);
-                    let kind = match last_err {
-                        RemoteError::Timeout(_) => "timeout",
-                        RemoteError::Connect(_) => "connect",
-                        _ => "upstream",
-                    };
-                    crate::metrics::upstream_error(&self.name, kind);
+                    last_err = self.classify(e);
+                    crate::metrics::upstream_error(&self.name, last_err.metric_kind());
                     self.breaker.on_failure();
-                    tracing::warn!(variant = %self.name, attempt = attempt + 1, error = %last_err, "remote variant failed");
+                    tracing::warn!(variant = %self.name, attempt = attempt + 1, of = attempts, error = %last_err, "remote variant failed");
                     // A timeout already spent the request's time budget.
                     if matches!(last_err, RemoteError::Timeout(_)) || !self.breaker.allow_retry() {
                         break;
@@ -136,15 +192,23 @@ impl RemoteVariant {
                 }
             }
         }
+        drop(permit);
         Err(last_err)
     }
-}
 
-fn classify(e: SendRequestError, timeout_ms: u64) -> RemoteError {
-    match e {
-        SendRequestError::Timeout => RemoteError::Timeout(timeout_ms),
-        SendRequestError::Connect(ConnectError::Timeout) => RemoteError::Timeout(timeout_ms),
-        SendRequestError::Connect(c) => RemoteError::Connect(c.to_string()),
-        other => RemoteError::Upstream(other.to_string()),
+    /// The body of an upstream answer broke off (closed early, stalled): the
+    /// upstream failed after all.
+    pub fn on_body_failure(&self) {
+        crate::metrics::upstream_error(&self.name, "body");
+        self.breaker.on_failure();
+    }
+
+    fn classify(&self, e: SendRequestError) -> RemoteError {
+        match e {
+            SendRequestError::Timeout => RemoteError::Timeout(self.config.timeout_ms),
+            SendRequestError::Connect(ConnectError::Timeout) => RemoteError::ConnectTimeout(self.config.connect_timeout_ms),
+            SendRequestError::Connect(c) => RemoteError::Connect(c.to_string()),
+            other => RemoteError::Upstream(other.to_string()),
+        }
     }
 }
