@@ -183,53 +183,35 @@ fn error_chain(e: &libloading::Error) -> String {
     }
 }
 
-/// Check that `bytes` is a complete 64-bit little-endian ELF shared object
-/// for this host: the program header table, every `PT_LOAD` segment's file
-/// range and the section header table all lie inside the file. A deploy that
-/// copied only part of a library fails here, before `dlopen` could map pages
-/// past the end of the file (which is SIGBUS at first touch, not an error).
+/// Check that `bytes` is a complete ELF shared object: the program header
+/// table, every `PT_LOAD` segment's file range and the section header table
+/// all lie inside the file. A deploy that copied only part of a library fails
+/// here, before `dlopen` could map pages past the end of the file (which is
+/// SIGBUS at first touch, not an error).
 fn check_elf_extents(bytes: &[u8]) -> Result<(), String> {
-    const ET_DYN: u16 = 3;
-    const PT_LOAD: u32 = 1;
-    let len = bytes.len() as u64;
-    let u16_at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| bytes.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-    let u64_at = |o: usize| bytes.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-    if bytes.len() < 64 {
-        return Err(format!("{len} bytes, shorter than an ELF header"));
-    }
-    if !cfg!(all(target_pointer_width = "64", target_endian = "little")) || bytes[4] != 2 || bytes[5] != 1 {
-        return Err("not a 64-bit little-endian ELF file".into());
-    }
-    if u16_at(16) != Some(ET_DYN) {
+    use object::elf::{FileHeader64, ET_DYN, PT_LOAD};
+    use object::read::elf::{FileHeader, ProgramHeader};
+    use object::Endianness;
+
+    let len = bytes.len();
+    let header = FileHeader64::<Endianness>::parse(bytes).map_err(|e| format!("not a 64-bit ELF file ({len} bytes): {e}"))?;
+    let endian = header.endian().map_err(|e| e.to_string())?;
+    if header.e_type(endian) != ET_DYN {
         return Err("not a shared object (ELF type is not ET_DYN)".into());
     }
-    let (phoff, phentsize, phnum) = (u64_at(32).unwrap_or(0), u16_at(54).unwrap_or(0) as u64, u16_at(56).unwrap_or(0) as u64);
-    let (shoff, shentsize, shnum) = (u64_at(40).unwrap_or(0), u16_at(58).unwrap_or(0) as u64, u16_at(60).unwrap_or(0) as u64);
-    let table_end = |off: u64, entsize: u64, num: u64| off.checked_add(entsize.checked_mul(num)?);
-    if phentsize < 56 || phnum == 0 {
+    let segments = header
+        .program_headers(endian, bytes)
+        .map_err(|e| format!("program headers end past the end of the file ({len} bytes); the file is truncated: {e}"))?;
+    if segments.is_empty() {
         return Err("no program headers".into());
     }
-    match table_end(phoff, phentsize, phnum) {
-        Some(end) if end <= len => {}
-        _ => return Err(format!("program headers end past the end of the file ({len} bytes)")),
-    }
-    for i in 0..phnum {
-        let ph = (phoff + i * phentsize) as usize;
-        if u32_at(ph) != Some(PT_LOAD) {
-            continue;
-        }
-        let (offset, filesz) = (u64_at(ph + 8).unwrap_or(u64::MAX), u64_at(ph + 32).unwrap_or(u64::MAX));
-        match offset.checked_add(filesz) {
-            Some(end) if end <= len => {}
-            _ => return Err(format!("loadable segment {i} ends past the end of the file ({len} bytes); the file is truncated")),
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.p_type(endian) == PT_LOAD && segment.data(endian, bytes).is_err() {
+            return Err(format!("loadable segment {i} ends past the end of the file ({len} bytes); the file is truncated"));
         }
     }
-    if shoff != 0 {
-        match table_end(shoff, shentsize, shnum) {
-            Some(end) if end <= len => {}
-            _ => return Err(format!("section headers end past the end of the file ({len} bytes); the file is truncated")),
-        }
-    }
+    header
+        .section_headers(endian, bytes)
+        .map_err(|e| format!("section headers end past the end of the file ({len} bytes); the file is truncated: {e}"))?;
     Ok(())
 }
