@@ -13,7 +13,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use variantd::decide::Decider;
+use variantd::decide::{Decider, RequestUser};
 use variantd::dispatch::{Answer, AnswerBody, Served};
 use variantd::plugin_host::{Loader, PluginInstance, PluginRequest, Retention};
 use variantd_decision::{DecisionEngine, DecisionSpec, StatsigSettings, UserContext};
@@ -57,13 +57,16 @@ fn decision(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let engine = Arc::new(rt.block_on(DecisionEngine::start(StatsigSettings::offline(workspace().join("config/statsig_specs.json")))).unwrap());
     let spec = DecisionSpec::Gate { name: "variant_b".into(), pass: "app_b".into(), fail: "app_a".into() };
-    let users: Vec<UserContext> = (0..10_000).map(|i| UserContext::new(format!("user{i}")).with_ip("127.0.0.1")).collect();
+    let users: Vec<RequestUser> = (0..10_000)
+        .map(|i| RequestUser { user_key: format!("user{i}"), ip: Some([127, 0, 0, 1].into()), custom: Vec::new() })
+        .collect();
+    let statsig_users: Vec<UserContext> = users.iter().map(RequestUser::to_statsig).collect();
     let mut i = 0usize;
     let _guard = rt.enter();
     c.bench_function("decision/gate_uncached", |b| {
         b.iter(|| {
             i = (i + 1) % users.len();
-            black_box(engine.decide(&users[i], &spec).variant.len())
+            black_box(engine.decide(&statsig_users[i], &spec).variant.len())
         })
     });
     let decider = Decider::new(engine.clone(), 100_000);
@@ -73,7 +76,7 @@ fn decision(c: &mut Criterion) {
     c.bench_function("decision/gate_cached_hit", |b| {
         b.iter(|| {
             i = (i + 1) % users.len();
-            black_box(decider.decide(1, 0, &spec, &users[i]).variant.len())
+            black_box(decider.decide(1, 0, &spec, &users[i]).decision.variant.len())
         })
     });
 }

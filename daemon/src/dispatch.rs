@@ -26,6 +26,8 @@ pub struct CallInput<'a> {
     pub user_key: &'a str,
     pub decided_by: &'a str,
     pub rule_id: &'a str,
+    /// Largest request body a variant may receive.
+    pub max_body: usize,
     /// Headers for a remote hop (filtered, X-Forwarded-* added).
     pub forward: &'a ForwardContext,
 }
@@ -81,6 +83,8 @@ pub enum DispatchError {
     AnswerBody { variant: String, reason: String },
     #[error("variant `{variant}`: reading the request body failed: {reason}")]
     RequestBody { variant: String, reason: String },
+    #[error("request body larger than {limit} bytes")]
+    RequestTooLarge { variant: String, limit: usize },
 }
 
 impl DispatchError {
@@ -92,6 +96,7 @@ impl DispatchError {
             DispatchError::UnknownVariant { .. } => StatusCode::NOT_FOUND,
             DispatchError::AnswerBody { .. } => StatusCode::BAD_GATEWAY,
             DispatchError::RequestBody { .. } => StatusCode::BAD_REQUEST,
+            DispatchError::RequestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -102,7 +107,8 @@ impl DispatchError {
             | DispatchError::Remote { variant, .. }
             | DispatchError::UnknownVariant { variant }
             | DispatchError::AnswerBody { variant, .. }
-            | DispatchError::RequestBody { variant, .. } => variant,
+            | DispatchError::RequestBody { variant, .. }
+            | DispatchError::RequestTooLarge { variant, .. } => variant,
         }
     }
 }
@@ -228,9 +234,10 @@ async fn call_remote(
     let outgoing = match body {
         RequestBody::Full(b) if b.is_empty() => OutgoingBody::Empty,
         RequestBody::Full(b) => OutgoingBody::Full(b),
-        RequestBody::Stream(p) => outgoing_body(p)
-            .await
-            .map_err(|e| DispatchError::RequestBody { variant: variant.to_string(), reason: e.to_string() })?,
+        RequestBody::Stream(p) => outgoing_body(p, input.max_body).await.map_err(|e| match e {
+            PayloadError::Overflow => DispatchError::RequestTooLarge { variant: variant.to_string(), limit: input.max_body },
+            e => DispatchError::RequestBody { variant: variant.to_string(), reason: e.to_string() },
+        })?,
     };
     let identity = matches!(mode, AnswerMode::Buffered(_));
     let result = remote.send(input.method, &path_and_query, input.forward, outgoing, deadline, identity).await;
@@ -282,8 +289,9 @@ async fn call_remote(
 }
 
 /// The client's body for the upstream: small bodies whole, larger ones
-/// streamed as they arrive (the part already read goes first).
-async fn outgoing_body(mut payload: actix_web::dev::Payload) -> Result<OutgoingBody, PayloadError> {
+/// streamed as they arrive (the part already read goes first), cut off with
+/// an error past `limit` bytes.
+async fn outgoing_body(mut payload: actix_web::dev::Payload, limit: usize) -> Result<OutgoingBody, PayloadError> {
     let mut head = BytesMut::new();
     loop {
         match payload.next().await {
@@ -292,8 +300,21 @@ async fn outgoing_body(mut payload: actix_web::dev::Payload) -> Result<OutgoingB
             Some(Err(e)) => return Err(e),
             Some(Ok(chunk)) if head.len() + chunk.len() <= BUFFER_SMALL_BODY => head.extend_from_slice(&chunk),
             Some(Ok(chunk)) => {
+                let mut seen = head.len() + chunk.len();
+                if seen > limit {
+                    return Err(PayloadError::Overflow);
+                }
                 let read = futures_util::stream::iter([Ok(head.freeze()), Ok(chunk)]);
-                return Ok(OutgoingBody::Stream(read.chain(payload).boxed_local()));
+                let rest = payload.map(move |item| {
+                    let chunk = item?;
+                    seen += chunk.len();
+                    if seen > limit {
+                        Err(PayloadError::Overflow)
+                    } else {
+                        Ok(chunk)
+                    }
+                });
+                return Ok(OutgoingBody::Stream(read.chain(rest).boxed_local()));
             }
         }
     }

@@ -2,6 +2,8 @@
 //! text format, we never hand-format it. Names are the public contract:
 //! `variantd_requests_total`, `variantd_request_duration_seconds`, ...
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
@@ -19,6 +21,15 @@ pub fn install() -> PrometheusHandle {
     let _ = metrics::set_global_recorder(recorder);
     describe();
     handle
+}
+
+/// Histogram samples are buffered until drained; without a scrape they would
+/// pile up forever. Drain them every few seconds from a thread of their own.
+pub fn spawn_upkeep(handle: PrometheusHandle) {
+    let _ = std::thread::Builder::new().name("variantd-metrics".into()).spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(5));
+        handle.run_upkeep();
+    });
 }
 
 fn describe() {
@@ -39,9 +50,35 @@ fn describe() {
     metrics::describe_counter!("variantd_fallbacks_total", "Requests answered by a fallback variant.");
 }
 
+/// Count one answered request and observe its duration. The handles are
+/// cached per worker thread, so the hot path neither allocates label strings
+/// nor searches the registry after the first request of each label set.
 pub fn request(variant: &str, route: &str, status: u16, elapsed: Duration) {
-    counter!("variantd_requests_total", "variant" => variant.to_string(), "route" => route.to_string(), "status" => status.to_string()).increment(1);
-    histogram!("variantd_request_duration_seconds", "variant" => variant.to_string(), "route" => route.to_string()).record(elapsed.as_secs_f64());
+    REQUEST_HANDLES.with(|cell| {
+        let mut handles = cell.borrow_mut();
+        let by_route = match handles.get_mut(variant) {
+            Some(m) => m,
+            None => handles.entry(variant.to_string()).or_default(),
+        };
+        let by_status = match by_route.get_mut(route) {
+            Some(m) => m,
+            None => by_route.entry(route.to_string()).or_default(),
+        };
+        let (count, duration) = by_status.entry(status).or_insert_with(|| {
+            (
+                counter!("variantd_requests_total", "variant" => variant.to_string(), "route" => route.to_string(), "status" => status.to_string()),
+                histogram!("variantd_request_duration_seconds", "variant" => variant.to_string(), "route" => route.to_string()),
+            )
+        });
+        count.increment(1);
+        duration.record(elapsed.as_secs_f64());
+    });
+}
+
+type RequestHandles = HashMap<String, HashMap<String, HashMap<u16, (metrics::Counter, metrics::Histogram)>>>;
+
+thread_local! {
+    static REQUEST_HANDLES: RefCell<RequestHandles> = RefCell::new(HashMap::new());
 }
 
 pub fn plugin_event(kind: &'static str) {

@@ -25,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let listen = config.listen_addr()?;
     let prometheus = crate::metrics::install();
+    crate::metrics::spawn_upkeep(prometheus.clone());
 
     let api_key = std::env::var("STATSIG_API_KEY").ok().filter(|k| !k.is_empty()).map(SecretKey::new);
     let settings = StatsigSettings {

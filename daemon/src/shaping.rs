@@ -5,10 +5,10 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use variantd_decision::{Decision, DecisionKind};
 
+use crate::decide::Decided;
 use crate::dispatch::{AnswerBody, Served};
 
 /// A JSON error: `{"error": message, ...extra}`.
@@ -21,28 +21,20 @@ pub fn json_error(status: StatusCode, message: &str, extra: Value) -> HttpRespon
 }
 
 /// The headers that say which variant answered and why.
-pub fn decision_headers(served: &Served, decision: Option<&Decision>) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::with_capacity(5);
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.push((HeaderName::from_static(name), v));
-        }
-    };
-    set("x-variantd-variant", &served.variant);
-    if let Some(from) = &served.fallback_from {
-        set("x-variantd-fallback-from", from);
-    }
-    if let Some(d) = decision {
-        set("x-variantd-decided-by", &format!("{}={}", d.kind.as_str(), d.decided_by));
-        set("x-variantd-rule-id", &d.rule_id);
-        set("x-variantd-reason", &d.reason);
-    }
-    out
+fn decision_headers<'a>(served: &Served, decided: Option<&'a Decided>) -> impl Iterator<Item = (HeaderName, HeaderValue)> + 'a {
+    let variant = HeaderValue::from_str(&served.variant).ok().map(|v| (HeaderName::from_static("x-variantd-variant"), v));
+    let fallback = served
+        .fallback_from
+        .as_deref()
+        .and_then(|f| HeaderValue::from_str(f).ok())
+        .map(|v| (HeaderName::from_static("x-variantd-fallback-from"), v));
+    let cached = decided.map(|d| d.headers.iter().cloned()).into_iter().flatten();
+    variant.into_iter().chain(fallback).chain(cached)
 }
 
 /// The variant's answer unchanged, with decision headers.
-pub fn transparent(served: Served, decision: Option<&Decision>) -> HttpResponse {
-    let extra = decision_headers(&served, decision);
+pub fn transparent(served: Served, decided: Option<&Decided>) -> HttpResponse {
+    let extra: Vec<_> = decision_headers(&served, decided).collect();
     let mut resp = match served.answer.body {
         AnswerBody::Streaming(resp) => resp,
         AnswerBody::Full(body) => {
@@ -62,16 +54,17 @@ pub fn transparent(served: Served, decision: Option<&Decision>) -> HttpResponse 
 /// The original example's envelope:
 /// `{"ab_test_result":{"user_key":…,"selected_variant":…,"gate_name":…},"response":…}`.
 /// A non-2xx or non-JSON answer is reported as an error, never wrapped as success.
-pub fn envelope(served: Served, decision: Option<&Decision>, user_key: &str) -> HttpResponse {
+pub fn envelope(mut served: Served, decided: Option<&Decided>, user_key: &str) -> HttpResponse {
     let status = served.answer.status;
-    let body = match &served.answer.body {
-        AnswerBody::Full(b) => b.clone(),
+    let body = match std::mem::replace(&mut served.answer.body, AnswerBody::Full(Bytes::new())) {
+        AnswerBody::Full(b) => b,
         AnswerBody::Streaming(_) => Bytes::new(),
     };
-    let variant_error = |message: &str, status_code: StatusCode| {
-        let preview: Value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned()));
+    let variant_error = |message: &str| {
+        let preview: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned()));
         let mut resp = json_error(
-            status_code,
+            StatusCode::BAD_GATEWAY,
             message,
             json!({ "variant": served.variant, "variant_status": status.as_u16(), "variant_response": preview }),
         );
@@ -81,34 +74,44 @@ pub fn envelope(served: Served, decision: Option<&Decision>, user_key: &str) -> 
         resp
     };
     if !status.is_success() {
-        return variant_error("variant answered with an error", StatusCode::BAD_GATEWAY);
+        return variant_error("variant answered with an error");
     }
-    let Ok(raw) = serde_json::from_slice::<&RawValue>(&body) else {
-        return variant_error("variant answered with a body that is not JSON", StatusCode::BAD_GATEWAY);
-    };
-    let mut result = serde_json::Map::new();
-    result.insert("user_key".into(), Value::String(user_key.to_string()));
-    result.insert("selected_variant".into(), Value::String(served.label.clone()));
-    if let Some(d) = decision {
-        let key = match d.kind {
-            DecisionKind::Gate => "gate_name",
-            DecisionKind::Experiment => "experiment_name",
-            DecisionKind::DynamicConfig => "config_name",
-        };
-        result.insert(key.into(), Value::String(d.decided_by.clone()));
+    // Validate only; the variant's bytes are embedded as they are.
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+        return variant_error("variant answered with a body that is not JSON");
     }
-    if let Some(from) = &served.fallback_from {
-        result.insert("fallback".into(), Value::Bool(true));
-        result.insert("fallback_from".into(), Value::String(from.clone()));
-    }
-    #[derive(serde::Serialize)]
-    struct Envelope<'a> {
-        ab_test_result: serde_json::Map<String, Value>,
-        response: &'a RawValue,
-    }
+    let mut out = Vec::with_capacity(body.len() + 160);
+    write_envelope(&mut out, &served, decided.map(|d| &d.decision), user_key, &body);
     let mut builder = HttpResponse::Ok();
-    for header in decision_headers(&served, decision) {
+    builder.content_type("application/json");
+    for header in decision_headers(&served, decided) {
         builder.insert_header(header);
     }
-    builder.json(Envelope { ab_test_result: result, response: raw })
+    builder.body(out)
+}
+
+/// Writes the envelope around `response` (already known to be JSON). Field
+/// order is the original's.
+fn write_envelope(out: &mut Vec<u8>, served: &Served, decision: Option<&Decision>, user_key: &str, response: &[u8]) {
+    let string = |out: &mut Vec<u8>, s: &str| serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    out.extend_from_slice(b"{\"ab_test_result\":{\"user_key\":");
+    string(out, user_key);
+    out.extend_from_slice(b",\"selected_variant\":");
+    string(out, &served.label);
+    if let Some(d) = decision {
+        let key: &[u8] = match d.kind {
+            DecisionKind::Gate => b",\"gate_name\":",
+            DecisionKind::Experiment => b",\"experiment_name\":",
+            DecisionKind::DynamicConfig => b",\"config_name\":",
+        };
+        out.extend_from_slice(key);
+        string(out, &d.decided_by);
+    }
+    if let Some(from) = &served.fallback_from {
+        out.extend_from_slice(b",\"fallback\":true,\"fallback_from\":");
+        string(out, from);
+    }
+    out.extend_from_slice(b"},\"response\":");
+    out.extend_from_slice(response);
+    out.push(b'}');
 }

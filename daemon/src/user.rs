@@ -2,7 +2,9 @@
 //! header or cookie, as configured) and the mapped custom attributes.
 
 use actix_web::HttpRequest;
-use variantd_decision::UserContext;
+use std::net::IpAddr;
+
+use crate::decide::RequestUser;
 
 use crate::config::UserConfig;
 
@@ -38,7 +40,7 @@ pub fn user_key(req: &HttpRequest, cfg: &UserConfig) -> Option<String> {
 }
 
 /// The full Statsig user for a decision.
-pub fn user_context(req: &HttpRequest, cfg: &UserConfig) -> Result<UserContext, MissingUserKey> {
+pub fn request_user(req: &HttpRequest, cfg: &UserConfig) -> Result<RequestUser, MissingUserKey> {
     let Some(user_key) = user_key(req, cfg) else {
         let mut tried = Vec::new();
         if let Some(q) = &cfg.key_query {
@@ -60,11 +62,11 @@ pub fn user_context(req: &HttpRequest, cfg: &UserConfig) -> Result<UserContext, 
             req.headers().get(header.as_str()).and_then(|v| v.to_str().ok()).map(|v| (field.clone(), v.to_string()))
         })
         .collect();
-    Ok(UserContext { user_key, ip, custom })
+    Ok(RequestUser { user_key, ip, custom })
 }
 
 /// The client's IP: the socket peer, or the first X-Forwarded-For entry when trusted.
-pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String> {
+pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
     if trust_forwarded_for {
         if let Some(first) = req
             .headers()
@@ -72,10 +74,10 @@ pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<String>
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .map(str::trim)
-            .filter(|v| !v.is_empty())
+            .and_then(|v| v.parse::<IpAddr>().ok())
         {
-            return Some(first.to_string());
+            return Some(first);
         }
     }
-    req.peer_addr().map(|a| a.ip().to_string())
+    req.peer_addr().map(|a| a.ip())
 }

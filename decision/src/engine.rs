@@ -29,6 +29,8 @@ const LIVE_FLUSH_BOUND: Duration = Duration::from_secs(2);
 const OFFLINE_SHUTDOWN_BOUND: Duration = Duration::from_secs(2);
 const LIVE_SHUTDOWN_FLUSH_BOUND: Duration = Duration::from_millis(500);
 const LIVE_SHUTDOWN_BOUND: Duration = Duration::from_millis(500);
+/// How often `specs_version` looks at statsig's specs store for a live update.
+const OBSERVE_EVERY_MS: u64 = 50;
 
 static OFFLINE_INSTANCE: AtomicU64 = AtomicU64::new(0);
 
@@ -52,6 +54,7 @@ pub struct DecisionEngine {
     reload_lock: Mutex<()>,
     shut_down: AtomicBool,
     event_counts: Arc<EventCounts>,
+    observed_at_ms: AtomicU64,
 }
 
 /// Entity names of the loaded specs, cached per specs time.
@@ -169,6 +172,7 @@ impl DecisionEngine {
             reload_lock: Mutex::new(()),
             shut_down: AtomicBool::new(false),
             event_counts,
+            observed_at_ms: AtomicU64::new(0),
         };
         engine.observe();
 
@@ -352,8 +356,16 @@ impl DecisionEngine {
     }
 
     /// Counter bumped on every successful (re)load, including live syncs.
+    ///
+    /// Called on every routed request, so statsig's specs store (a lock and a
+    /// few string copies) is consulted at most every [`OBSERVE_EVERY_MS`];
+    /// reloads through this engine bump the version at once.
     pub fn specs_version(&self) -> u64 {
-        self.observe();
+        let now = now_ms();
+        if now.saturating_sub(self.observed_at_ms.load(Ordering::Relaxed)) >= OBSERVE_EVERY_MS {
+            self.observed_at_ms.store(now, Ordering::Relaxed);
+            self.observe();
+        }
         self.version.load(Ordering::Acquire)
     }
 

@@ -245,8 +245,11 @@ fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<
                 let u = url.get_ref().trim_end_matches('/');
                 let parsed: Result<actix_web::http::Uri, _> = u.parse();
                 match parsed {
-                    Ok(uri) if matches!(uri.scheme_str(), Some("http") | Some("https")) && uri.host().is_some() => {}
-                    _ => return Err(loc.at_span(url.span(), &format!("{key}.url"), format!("`{u}` is not an http(s) URL"))),
+                    Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => {}
+                    Ok(uri) if uri.scheme_str() == Some("https") => {
+                        return Err(loc.at_span(url.span(), &format!("{key}.url"), format!("`{u}`: https upstreams are not supported (variantd is built without a TLS client); use http on a trusted network or a local TLS sidecar")))
+                    }
+                    _ => return Err(loc.at_span(url.span(), &format!("{key}.url"), format!("`{u}` is not an http URL"))),
                 }
                 if v.timeout_ms == 0 || v.connect_timeout_ms == 0 {
                     return Err(loc.at_key(&key, "timeouts must be greater than 0".into()));

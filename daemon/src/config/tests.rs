@@ -81,6 +81,8 @@ fn bad_values_are_refused() {
     assert!(m.contains("not both"), "{m}");
     let (_, _, m) = invalid("[variants.x]\nurl = \"ftp://127.0.0.1:1\"\n");
     assert!(m.contains("http"), "{m}");
+    let (_, _, m) = invalid("[variants.x]\nurl = \"https://127.0.0.1:1\"\n");
+    assert!(m.contains("not supported"), "{m}");
     let (_, _, m) = invalid(&format!("{BASE}\n[variants.c]\nplugin = \"p\"\nfallback = \"c\"\n"));
     assert!(m.contains("unknown variant"), "{m}");
     let (line, _, m) = invalid("[variants.a]\nplugin = 3\n");

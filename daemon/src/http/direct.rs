@@ -35,6 +35,7 @@ pub async fn variant(req: HttpRequest, payload: web::Payload, state: web::Data<A
         user_key: &user_key,
         decided_by: "",
         rule_id: "",
+        max_body: snapshot.config.max_body_bytes,
         forward: &forward,
     };
     let mut response = match dispatch(&snapshot, &name, &input, body, AnswerMode::Streaming).await {

@@ -28,16 +28,17 @@ pub async fn routed(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     let (variant_name, decision, user_key) = match &route.decision {
         RouteDecision::Fixed(v) => (v.clone(), None, crate::user::user_key(&req, &snapshot.config.user).unwrap_or_default()),
         RouteDecision::Decide(spec) => {
-            let user = match crate::user::user_context(&req, &snapshot.config.user) {
+            let user = match crate::user::request_user(&req, &snapshot.config.user) {
                 Ok(u) => u,
                 Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string(), json!({ "expected": e.tried })),
             };
-            let decision = state.decider.decide(snapshot.generation, route_index, spec, &user);
+            let decided = state.decider.decide(snapshot.generation, route_index, spec, &user);
+            let d = &decided.decision;
             tracing::debug!(
-                user_key = %user.user_key, decided_by = %decision.decided_by, kind = decision.kind.as_str(),
-                variant = %decision.variant, rule_id = %decision.rule_id, reason = %decision.reason, "decision"
+                user_key = %user.user_key, decided_by = %d.decided_by, kind = d.kind.as_str(),
+                variant = %d.variant, rule_id = %d.rule_id, reason = %d.reason, "decision"
             );
-            (decision.variant.clone(), Some(decision), user.user_key)
+            (d.variant.clone(), Some(decided), user.user_key)
         }
     };
 
@@ -56,6 +57,10 @@ pub async fn routed(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     let max_body = snapshot.config.max_body_bytes;
     let stream_body = matches!(variant.backend, Backend::Remote(_)) && variant.config.fallback.is_none();
     let body = if stream_body {
+        let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > max_body as u64) {
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large", json!({ "limit_bytes": max_body }));
+        }
         RequestBody::Stream(payload.into_inner())
     } else {
         match read_body(payload, max_body).await {
@@ -69,8 +74,8 @@ pub async fn routed(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
     };
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let forward = if snapshot.may_go_remote(&variant_name) { forward_context(&req, &request_id) } else { Default::default() };
-    let decided_by = decision.as_ref().map(|d| d.decided_by.as_str()).unwrap_or("");
-    let rule_id = decision.as_ref().map(|d| d.rule_id.as_str()).unwrap_or("");
+    let decided_by = decision.as_ref().map(|d| d.decision.decided_by.as_str()).unwrap_or("");
+    let rule_id = decision.as_ref().map(|d| d.decision.rule_id.as_str()).unwrap_or("");
     let input = CallInput {
         method: req.method(),
         path: &variant_path,
@@ -79,6 +84,7 @@ pub async fn routed(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
         user_key: &user_key,
         decided_by,
         rule_id,
+        max_body: snapshot.config.max_body_bytes,
         forward: &forward,
     };
     let outcome = dispatch(&snapshot, &variant_name, &input, body, mode).await;
