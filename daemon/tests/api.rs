@@ -54,8 +54,16 @@ fn envelope_is_exactly_the_originals() {
     assert_eq!(r.headers()["x-variantd-decided-by"], "gate=variant_b");
     assert!(r.headers()["x-variantd-reason"].to_str().unwrap().contains("Recognized"));
     assert_eq!(rule, "rollout50");
-    let body: Value = r.json().unwrap();
+    let text = r.text().unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
     let (label, app, algorithm) = if variant == "app_b" { ("B", "B", "enhanced-processing") } else { ("A", "A", "fast-processing") };
+    // Byte for byte, field order included, as the original FastAPI app answers.
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"ab_test_result":{{"user_key":"user1","selected_variant":"{label}","gate_name":"variant_b"}},"response":{{"variant":"{app}","message":"App {app} processed: hello","algorithm":"{algorithm}"}}}}"#
+        )
+    );
     assert_eq!(
         body,
         json!({

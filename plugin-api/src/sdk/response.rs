@@ -31,6 +31,17 @@ impl Response {
         Response::new(status).with_header("content-type", "application/json").with_body(body)
     }
 
+    /// `status` with any serializable value as the JSON body. A struct keeps
+    /// its field order whatever serde_json features the build unifies
+    /// (`json!` objects are sorted unless `preserve_order` is on). A value
+    /// that fails to serialize gives a 500 JSON error instead.
+    pub fn json_from<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => Response::new(status).with_header("content-type", "application/json").with_body(body),
+            Err(e) => Response::error_json(500, &format!("response did not serialize: {e}")),
+        }
+    }
+
     /// `status` with a text body and `content-type: text/plain; charset=utf-8`.
     pub fn text(status: u16, body: impl Into<String>) -> Self {
         Response::new(status)

@@ -9,6 +9,7 @@
 //! Config (optional): `{"label": "..."}`, echoed in `/analyze` answers.
 //! Any other config shape is accepted and ignored.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 use variantd_plugin_api::{export_plugin, percent_decode, InitContext, Plugin, PluginError, Request, Response};
 
@@ -42,13 +43,10 @@ impl Plugin for AppA {
                 return Ok(method_not_allowed(req, "GET"));
             }
             let message = percent_decode(segment);
-            return Ok(Response::json(
+            // A struct, so the fields keep the original app's order.
+            return Ok(Response::json_from(
                 200,
-                &json!({
-                    "variant": VARIANT,
-                    "message": format!("App A processed: {message}"),
-                    "algorithm": ALGORITHM,
-                }),
+                &Processed { variant: VARIANT, message: format!("App A processed: {message}"), algorithm: ALGORITHM },
             ));
         }
         if path == "/analyze" {
@@ -120,3 +118,11 @@ fn words(text: &str) -> Vec<String> {
 }
 
 export_plugin!(AppA, name = "app_a");
+
+/// The `/process/{message}` answer, field for field as the original app.
+#[derive(Serialize)]
+struct Processed {
+    variant: &'static str,
+    message: String,
+    algorithm: &'static str,
+}

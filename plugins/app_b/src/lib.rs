@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 use variantd_plugin_api::{export_plugin, percent_decode, InitContext, Plugin, PluginError, Request, Response};
 
@@ -59,13 +60,10 @@ impl Plugin for AppB {
                 return Ok(method_not_allowed(req, "GET"));
             }
             let message = percent_decode(segment);
-            return Ok(Response::json(
+            // A struct, so the fields keep the original app's order.
+            return Ok(Response::json_from(
                 200,
-                &json!({
-                    "variant": VARIANT,
-                    "message": format!("App B processed: {message}"),
-                    "algorithm": ALGORITHM,
-                }),
+                &Processed { variant: VARIANT, message: format!("App B processed: {message}"), algorithm: ALGORITHM },
             ));
         }
         if path == "/analyze" {
@@ -182,3 +180,11 @@ fn words(text: &str) -> Vec<String> {
 }
 
 export_plugin!(AppB, name = "app_b");
+
+/// The `/process/{message}` answer, field for field as the original app.
+#[derive(Serialize)]
+struct Processed {
+    variant: &'static str,
+    message: String,
+    algorithm: &'static str,
+}
