@@ -21,6 +21,9 @@ use actix_web::web::Bytes;
 use quick_cache::sync::Cache;
 use variantd_decision::{Decision, DecisionEngine, DecisionSpec, UserContext};
 
+use crate::config::{RouteConfig, RouteDecision};
+use crate::snapshot::RouteTable;
+
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// The user as read from a request; turned into a Statsig user only when
@@ -142,6 +145,22 @@ impl Decider {
         crate::metrics::exposure();
         Arc::new(Decided::new(self.engine.decide(&user.to_statsig(), spec)))
     }
+}
+
+/// Routes whose gate, experiment or dynamic config the loaded specs do not
+/// contain (they evaluate to Statsig's default). Empty while no specs are
+/// loaded: then every route is already reported as not ready.
+pub fn unknown_to_specs<'a>(routes: &'a RouteTable, engine: &'a DecisionEngine) -> Vec<(&'a RouteConfig, &'a DecisionSpec)> {
+    if !engine.status().ready {
+        return Vec::new();
+    }
+    routes
+        .iter()
+        .filter_map(|r| match &r.decision {
+            RouteDecision::Decide(spec) if !engine.knows(spec.kind(), spec.name()) => Some((r, spec)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn attributes_hash(user: &RequestUser) -> u64 {

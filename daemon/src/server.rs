@@ -123,14 +123,7 @@ async fn handle_signals(handle: actix_web::dev::ServerHandle, control: Arc<Contr
 
 fn warn_unknown_decisions(control: &Control, engine: &DecisionEngine) {
     let snapshot = control.snapshot_handle().load_full();
-    if !engine.status().ready {
-        return;
-    }
-    for route in snapshot.routes.iter() {
-        if let crate::config::RouteDecision::Decide(spec) = &route.decision {
-            if !engine.knows(spec.kind(), spec.name()) {
-                tracing::warn!(route = %route.path, kind = spec.kind().as_str(), name = spec.name(), "not in the Statsig specs; evaluates to its default until the specs contain it");
-            }
-        }
+    for (route, spec) in crate::decide::unknown_to_specs(&snapshot.routes, engine) {
+        tracing::warn!(route = %route.path, kind = spec.kind().as_str(), name = spec.name(), "not in the Statsig specs; evaluates to its default until the specs contain it");
     }
 }

@@ -221,8 +221,8 @@ impl Control {
         }
     }
 
-    /// Errors that make the daemon not ready: none today besides what
-    /// `/readyz` derives from the snapshot and the engine.
+    /// The last refused config and specs reloads, which `/readyz` reports as
+    /// warnings (the previous state keeps serving, so they do not fail it).
     pub fn last_errors(&self) -> Vec<ReloadError> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.last_config_error.iter().chain(state.last_specs_error.iter()).cloned().collect()

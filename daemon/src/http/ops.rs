@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use variantd_decision::{EventValue, UserContext};
 
 use super::AppState;
-use crate::config::{RouteDecision, VariantTarget};
+use crate::config::VariantTarget;
 use crate::shaping::json_error;
 
 /// The process is up and serving HTTP.
@@ -46,17 +46,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
         }
     }
-    for r in snapshot.routes.iter() {
-        if let RouteDecision::Decide(spec) = &r.decision {
-            if engine.ready && !state.engine.knows(spec.kind(), spec.name()) {
-                warnings.push(format!(
-                    "route `{}`: {} `{}` is not in the specs; it evaluates to its default",
-                    r.path,
-                    spec.kind().as_str(),
-                    spec.name()
-                ));
-            }
-        }
+    for (r, spec) in crate::decide::unknown_to_specs(&snapshot.routes, &state.engine) {
+        warnings.push(format!(
+            "route `{}`: {} `{}` is not in the specs; it evaluates to its default",
+            r.path,
+            spec.kind().as_str(),
+            spec.name()
+        ));
     }
     for e in state.control.last_errors() {
         warnings.push(format!("last {} reload refused: {}", e.what, e.reason));

@@ -17,9 +17,9 @@ pub(super) struct HostContext {
 pub(super) static HOST_API: abi::HostApi = abi::HostApi {
     size: std::mem::size_of::<abi::HostApi>() as u32,
     log: host_log,
-    response_set_status: response_set_status,
-    response_add_header: response_add_header,
-    response_append_body: response_append_body,
+    response_set_status,
+    response_add_header,
+    response_append_body,
 };
 
 pub(super) struct ResponseSink<'a> {
