@@ -23,8 +23,13 @@ pub struct Request<'a> {
     headers: &'a [abi::Header],
 }
 
+/// The host sends UTF-8, so `from_utf8` (which checks ASCII a word at a
+/// time) is the fast path; anything else is repaired, never trusted.
 fn text(b: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(b)
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 impl<'a> Request<'a> {
@@ -95,12 +100,16 @@ impl<'a> Request<'a> {
 
     /// The first header named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.headers().find(|h| h.name_bytes().eq_ignore_ascii_case(name.as_bytes())).map(|h| h.value())
+        self.headers()
+            .find(|h| h.name_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| h.value())
     }
 
     /// All headers, in the order the host passed them.
     pub fn headers(&self) -> Headers<'a> {
-        Headers { inner: self.headers.iter() }
+        Headers {
+            inner: self.headers.iter(),
+        }
     }
 
     /// The whole request body; empty when there is none.
@@ -235,7 +244,10 @@ fn hex(b: u8) -> Option<u8> {
 
 fn decode(s: &str, plus_is_space: bool) -> Cow<'_, str> {
     let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| b == b'%' || (plus_is_space && b == b'+')) {
+    if !bytes
+        .iter()
+        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
+    {
         return Cow::Borrowed(s);
     }
     let mut out = Vec::with_capacity(bytes.len());
