@@ -6,14 +6,21 @@
 //! A reload of config or specs changes the key, so nothing stale is served.
 //! Exposures stay correct: an entry lives at most [`CACHE_TTL`], shorter than
 //! Statsig's own 60 s exposure de-duplication window, so a cache hit only skips
-//! an exposure Statsig would have de-duplicated anyway.
+//! an exposure Statsig would have de-duplicated anyway. Each user's entry
+//! lives between [`CACHE_TTL_MIN`] and [`CACHE_TTL`], spread by the user key:
+//! entries made in one burst (a cold start, a reload) would otherwise all
+//! expire in the same instant, and every request of the next moment would pay
+//! a full evaluation at once, which shows as a wave in tail latency.
 //!
 //! Each entry also carries the response headers that explain the decision,
-//! built once instead of on every request.
+//! built once instead of on every request. Entries with the same outcome
+//! share one [`Decided`]: there are a handful of outcomes for any number of
+//! users, so the headers every response copies stay hot in the CPU cache.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -25,6 +32,7 @@ use crate::config::{RouteConfig, RouteDecision};
 use crate::snapshot::RouteTable;
 
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
+pub const CACHE_TTL_MIN: Duration = Duration::from_secs(20);
 
 /// The user as read from a request; turned into a Statsig user only when
 /// the cache cannot answer.
@@ -38,7 +46,11 @@ pub struct RequestUser {
 
 impl RequestUser {
     pub fn to_statsig(&self) -> UserContext {
-        UserContext { user_key: self.user_key.clone(), ip: self.ip.map(|ip| ip.to_string()), custom: self.custom.clone() }
+        UserContext {
+            user_key: self.user_key.clone(),
+            ip: self.ip.map(|ip| ip.to_string()),
+            custom: self.custom.clone(),
+        }
     }
 }
 
@@ -59,7 +71,10 @@ impl Decided {
                 headers.push((HeaderName::from_static(name), v));
             }
         };
-        set("x-variantd-decided-by", &format!("{}={}", decision.kind.as_str(), decision.decided_by));
+        set(
+            "x-variantd-decided-by",
+            &format!("{}={}", decision.kind.as_str(), decision.decided_by),
+        );
         set("x-variantd-rule-id", &decision.rule_id);
         set("x-variantd-reason", &decision.reason);
         Decided { decision, headers }
@@ -110,17 +125,35 @@ impl KeyRef<'_> {
 
 pub struct Decider {
     engine: Arc<DecisionEngine>,
+    /// Values: (expires at, decision).
     cache: Option<Cache<Key, (Instant, Arc<Decided>)>>,
+    /// One shared [`Decided`] per distinct outcome; touched only on a miss.
+    outcomes: Mutex<HashMap<Decision, Arc<Decided>>>,
 }
+
+/// Distinct outcomes kept for sharing. Gates and experiments have a few;
+/// a dynamic config returning per-user values could have many, so the table
+/// starts over rather than grow without bound.
+const MAX_SHARED_OUTCOMES: usize = 4096;
 
 impl Decider {
     pub fn new(engine: Arc<DecisionEngine>, capacity: usize) -> Decider {
         let cache = (capacity > 0).then(|| Cache::new(capacity));
-        Decider { engine, cache }
+        Decider {
+            engine,
+            cache,
+            outcomes: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Decide for `user` on `spec` (route `route` of snapshot `generation`).
-    pub fn decide(&self, generation: u64, route: usize, spec: &DecisionSpec, user: &RequestUser) -> Arc<Decided> {
+    pub fn decide(
+        &self,
+        generation: u64,
+        route: usize,
+        spec: &DecisionSpec,
+        user: &RequestUser,
+    ) -> Arc<Decided> {
         let Some(cache) = &self.cache else {
             return self.evaluate(spec, user);
         };
@@ -131,36 +164,67 @@ impl Decider {
             attributes: attributes_hash(user),
             user_key: &user.user_key,
         };
-        if let Some((at, decided)) = cache.get(&key) {
-            if at.elapsed() < CACHE_TTL {
+        let now = Instant::now();
+        if let Some((expires, decided)) = cache.get(&key) {
+            if now < expires {
                 return decided;
             }
         }
         let decided = self.evaluate(spec, user);
-        cache.insert(key.to_owned(), (Instant::now(), decided.clone()));
+        cache.insert(
+            key.to_owned(),
+            (now + ttl_for(&user.user_key), decided.clone()),
+        );
         decided
     }
 
     fn evaluate(&self, spec: &DecisionSpec, user: &RequestUser) -> Arc<Decided> {
         crate::metrics::exposure();
-        Arc::new(Decided::new(self.engine.decide(&user.to_statsig(), spec)))
+        let decision = self.engine.decide(&user.to_statsig(), spec);
+        let mut outcomes = self
+            .outcomes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(shared) = outcomes.get(&decision) {
+            return shared.clone();
+        }
+        if outcomes.len() >= MAX_SHARED_OUTCOMES {
+            outcomes.clear();
+        }
+        let decided = Arc::new(Decided::new(decision.clone()));
+        outcomes.insert(decision, decided.clone());
+        decided
     }
 }
 
 /// Routes whose gate, experiment or dynamic config the loaded specs do not
 /// contain (they evaluate to Statsig's default). Empty while no specs are
 /// loaded: then every route is already reported as not ready.
-pub fn unknown_to_specs<'a>(routes: &'a RouteTable, engine: &'a DecisionEngine) -> Vec<(&'a RouteConfig, &'a DecisionSpec)> {
+pub fn unknown_to_specs<'a>(
+    routes: &'a RouteTable,
+    engine: &'a DecisionEngine,
+) -> Vec<(&'a RouteConfig, &'a DecisionSpec)> {
     if !engine.status().ready {
         return Vec::new();
     }
     routes
         .iter()
         .filter_map(|r| match &r.decision {
-            RouteDecision::Decide(spec) if !engine.knows(spec.kind(), spec.name()) => Some((r, spec)),
+            RouteDecision::Decide(spec) if !engine.knows(spec.kind(), spec.name()) => {
+                Some((r, spec))
+            }
             _ => None,
         })
         .collect()
+}
+
+/// A lifetime in [CACHE_TTL_MIN, CACHE_TTL), fixed per user key and spread
+/// evenly across keys.
+fn ttl_for(user_key: &str) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    user_key.hash(&mut h);
+    let spread = (CACHE_TTL - CACHE_TTL_MIN).as_millis() as u64;
+    CACHE_TTL_MIN + Duration::from_millis(h.finish() % spread)
 }
 
 fn attributes_hash(user: &RequestUser) -> u64 {
@@ -171,4 +235,26 @@ fn attributes_hash(user: &RequestUser) -> u64 {
     user.ip.hash(&mut h);
     user.custom.hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_lifetimes_stay_in_range_and_spread_across_users() {
+        let ttls: Vec<Duration> = (0..2000).map(|i| ttl_for(&format!("user{i}"))).collect();
+        assert!(ttls.iter().all(|t| *t >= CACHE_TTL_MIN && *t < CACHE_TTL));
+        assert_eq!(
+            ttl_for("user7"),
+            ttl_for("user7"),
+            "one user keeps one lifetime"
+        );
+        // Spread: every 1 s slice of the range holds some users.
+        let mut slices = [0usize; 10];
+        for t in &ttls {
+            slices[(*t - CACHE_TTL_MIN).as_secs() as usize] += 1;
+        }
+        assert!(slices.iter().all(|&n| n > 100), "uneven spread: {slices:?}");
+    }
 }

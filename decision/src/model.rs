@@ -115,7 +115,7 @@ impl DecisionSpec {
 }
 
 /// The outcome of a decision, with the why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Decision {
     /// Chosen variant name.
     pub variant: String,
