@@ -61,11 +61,10 @@ pub struct Answer {
 }
 
 /// Who answered, for headers, envelope and access log.
-pub struct Served {
-    pub variant: String,
-    pub label: String,
+pub struct Served<'s> {
+    pub variant: &'s Variant,
     /// Set when a fallback answered instead of the chosen variant.
-    pub fallback_from: Option<String>,
+    pub fallback_from: Option<&'s Variant>,
     pub answer: Answer,
 }
 
@@ -119,33 +118,45 @@ impl DispatchError {
 /// (connect failure, timeout, open circuit, broken body) or answers 5xx;
 /// without a fallback its 5xx is returned as given.
 /// When the fallback fails too, the error is the chosen variant's.
-pub async fn dispatch(
-    snapshot: &Snapshot,
+pub async fn dispatch<'s>(
+    snapshot: &'s Snapshot,
     variant_name: &str,
     input: &CallInput<'_>,
     body: RequestBody,
     mode: AnswerMode,
-) -> Result<Served, DispatchError> {
-    let variant = snapshot
-        .variants
-        .get(variant_name)
-        .ok_or_else(|| DispatchError::UnknownVariant { variant: variant_name.to_string() })?;
-    let fallback = variant.config.fallback.as_deref().and_then(|f| snapshot.variants.get(f));
+) -> Result<Served<'s>, DispatchError> {
+    let variant =
+        snapshot
+            .variants
+            .get(variant_name)
+            .ok_or_else(|| DispatchError::UnknownVariant {
+                variant: variant_name.to_string(),
+            })?;
+    let fallback = variant
+        .config
+        .fallback
+        .as_deref()
+        .and_then(|f| snapshot.variants.get(f));
     let retry_body = match (&body, fallback) {
         (RequestBody::Full(b), Some(_)) => Some(b.clone()),
         _ => None,
     };
     match call_variant(variant, input, body, mode, retry_body.is_some()).await {
-        Ok(answer) => Ok(Served { variant: variant_name.to_string(), label: variant.config.label.clone(), fallback_from: None, answer }),
+        Ok(answer) => Ok(Served {
+            variant,
+            fallback_from: None,
+            answer,
+        }),
         Err(primary) => {
-            let (Some(fb), Some(body)) = (fallback, retry_body) else { return Err(primary) };
+            let (Some(fb), Some(body)) = (fallback, retry_body) else {
+                return Err(primary);
+            };
             tracing::warn!(variant = %variant_name, fallback = %fb.config.name, error = %primary, "answering with the fallback variant");
             crate::metrics::fallback(variant_name, &fb.config.name);
             match call_variant(fb, input, RequestBody::Full(body), mode, false).await {
                 Ok(answer) => Ok(Served {
-                    variant: fb.config.name.clone(),
-                    label: fb.config.label.clone(),
-                    fallback_from: Some(variant_name.to_string()),
+                    variant: fb,
+                    fallback_from: Some(variant),
                     answer,
                 }),
                 Err(e) => {
@@ -166,10 +177,19 @@ async fn call_variant(
 ) -> Result<Answer, DispatchError> {
     let name = &variant.config.name;
     match &variant.backend {
-        Backend::Plugin { instance: None, plugin, .. } => {
-            Err(DispatchError::Unavailable { variant: name.clone(), plugin: plugin.clone() })
-        }
-        Backend::Plugin { instance: Some(instance), blocking, .. } => {
+        Backend::Plugin {
+            instance: None,
+            plugin,
+            ..
+        } => Err(DispatchError::Unavailable {
+            variant: name.clone(),
+            plugin: plugin.clone(),
+        }),
+        Backend::Plugin {
+            instance: Some(instance),
+            blocking,
+            ..
+        } => {
             let body = match body {
                 RequestBody::Full(b) => b,
                 RequestBody::Stream(_) => unreachable!("plugins always get a buffered body"),
@@ -187,7 +207,10 @@ async fn call_plugin(
     body: Bytes,
     blocking: bool,
 ) -> Result<Answer, DispatchError> {
-    let failed = |reason: String| DispatchError::PluginFailed { variant: variant.to_string(), reason };
+    let failed = |reason: String| DispatchError::PluginFailed {
+        variant: variant.to_string(),
+        reason,
+    };
     let result = if blocking {
         // Owned copies: the call moves to the blocking pool.
         let instance = instance.clone();
@@ -196,7 +219,11 @@ async fn call_plugin(
             .await
             .map_err(|e| failed(format!("blocking pool: {e}")))?
     } else {
-        let headers: Vec<(&[u8], &[u8])> = input.headers.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())).collect();
+        let headers: Vec<(&[u8], &[u8])> = input
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+            .collect();
         instance.call(&PluginRequest {
             method: input.method.as_str(),
             path: input.path,
@@ -230,19 +257,43 @@ async fn call_remote(
 ) -> Result<Answer, DispatchError> {
     let variant = remote.name();
     let deadline = remote.deadline();
-    let path_and_query = if input.query.is_empty() { input.path.to_string() } else { format!("{}?{}", input.path, input.query) };
+    let path_and_query = if input.query.is_empty() {
+        input.path.to_string()
+    } else {
+        format!("{}?{}", input.path, input.query)
+    };
     let outgoing = match body {
         RequestBody::Full(b) if b.is_empty() => OutgoingBody::Empty,
         RequestBody::Full(b) => OutgoingBody::Full(b),
-        RequestBody::Stream(p) => outgoing_body(p, input.max_body).await.map_err(|e| match e {
-            PayloadError::Overflow => DispatchError::RequestTooLarge { variant: variant.to_string(), limit: input.max_body },
-            e => DispatchError::RequestBody { variant: variant.to_string(), reason: e.to_string() },
-        })?,
+        RequestBody::Stream(p) => outgoing_body(p, input.max_body)
+            .await
+            .map_err(|e| match e {
+                PayloadError::Overflow => DispatchError::RequestTooLarge {
+                    variant: variant.to_string(),
+                    limit: input.max_body,
+                },
+                e => DispatchError::RequestBody {
+                    variant: variant.to_string(),
+                    reason: e.to_string(),
+                },
+            })?,
     };
     let identity = matches!(mode, AnswerMode::Buffered(_));
-    let result = remote.send(input.method, &path_and_query, input.forward, outgoing, deadline, identity).await;
-    crate::metrics::circuit_state(variant, remote.breaker.state().as_gauge());
-    let remote_err = |error: RemoteError| DispatchError::Remote { variant: variant.to_string(), error };
+    let result = remote
+        .send(
+            input.method,
+            &path_and_query,
+            input.forward,
+            outgoing,
+            deadline,
+            identity,
+        )
+        .await;
+    remote.show_circuit_state();
+    let remote_err = |error: RemoteError| DispatchError::Remote {
+        variant: variant.to_string(),
+        error,
+    };
     let mut resp = result.map_err(remote_err)?;
     let status = resp.status();
     if status.is_server_error() && has_fallback {
@@ -252,16 +303,27 @@ async fn call_remote(
     match mode {
         AnswerMode::Buffered(limit) => {
             // The body shares the request's time budget.
-            let read = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), resp.body().limit(limit)).await;
+            let read = tokio::time::timeout_at(
+                tokio::time::Instant::from_std(deadline),
+                resp.body().limit(limit),
+            )
+            .await;
             match read {
-                Ok(Ok(body)) => Ok(Answer { status, headers, body: AnswerBody::Full(body) }),
+                Ok(Ok(body)) => Ok(Answer {
+                    status,
+                    headers,
+                    body: AnswerBody::Full(body),
+                }),
                 Ok(Err(PayloadError::Overflow)) => Err(DispatchError::AnswerBody {
                     variant: variant.to_string(),
                     reason: format!("answer larger than {limit} bytes"),
                 }),
                 Ok(Err(e)) => {
                     remote.on_body_failure();
-                    Err(DispatchError::AnswerBody { variant: variant.to_string(), reason: e.to_string() })
+                    Err(DispatchError::AnswerBody {
+                        variant: variant.to_string(),
+                        reason: e.to_string(),
+                    })
                 }
                 Err(_) => {
                     remote.on_body_failure();
@@ -276,14 +338,23 @@ async fn call_remote(
             }
             // Keep the upstream's content-length, so a client can tell a body
             // that broke off from a complete one.
-            let has_body = *input.method != Method::HEAD && !matches!(status.as_u16(), 100..=199 | 204 | 304);
-            let length = resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+            let has_body =
+                *input.method != Method::HEAD && !matches!(status.as_u16(), 100..=199 | 204 | 304);
+            let length = resp
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
             if let (true, Some(len)) = (has_body, length) {
                 builder.no_chunking(len);
             }
             let idle = Duration::from_millis(remote.config().timeout_ms);
             let stream = guarded_body(resp.take_payload(), remote.clone(), idle);
-            Ok(Answer { status, headers, body: AnswerBody::Streaming(builder.streaming(stream)) })
+            Ok(Answer {
+                status,
+                headers,
+                body: AnswerBody::Streaming(builder.streaming(stream)),
+            })
         }
     }
 }
@@ -291,14 +362,19 @@ async fn call_remote(
 /// The client's body for the upstream: small bodies whole, larger ones
 /// streamed as they arrive (the part already read goes first), cut off with
 /// an error past `limit` bytes.
-async fn outgoing_body(mut payload: actix_web::dev::Payload, limit: usize) -> Result<OutgoingBody, PayloadError> {
+async fn outgoing_body(
+    mut payload: actix_web::dev::Payload,
+    limit: usize,
+) -> Result<OutgoingBody, PayloadError> {
     let mut head = BytesMut::new();
     loop {
         match payload.next().await {
             None if head.is_empty() => return Ok(OutgoingBody::Empty),
             None => return Ok(OutgoingBody::Full(head.freeze())),
             Some(Err(e)) => return Err(e),
-            Some(Ok(chunk)) if head.len() + chunk.len() <= BUFFER_SMALL_BODY => head.extend_from_slice(&chunk),
+            Some(Ok(chunk)) if head.len() + chunk.len() <= BUFFER_SMALL_BODY => {
+                head.extend_from_slice(&chunk)
+            }
             Some(Ok(chunk)) => {
                 let mut seen = head.len() + chunk.len();
                 if seen > limit {
@@ -364,7 +440,11 @@ impl OwnedCall {
             method: input.method.as_str().to_string(),
             path: input.path.to_string(),
             query: input.query.to_string(),
-            headers: input.headers.iter().map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec())).collect(),
+            headers: input
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect(),
             user_key: input.user_key.to_string(),
             variant: variant.to_string(),
             decided_by: input.decided_by.to_string(),
@@ -377,7 +457,11 @@ impl OwnedCall {
             method: &self.method,
             path: &self.path,
             query: &self.query,
-            headers: self.headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_slice(), v.as_slice()))
+                .collect(),
             body,
             user_key: &self.user_key,
             variant: &self.variant,

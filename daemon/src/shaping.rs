@@ -21,15 +21,25 @@ pub fn json_error(status: StatusCode, message: &str, extra: Value) -> HttpRespon
 }
 
 /// The headers that say which variant answered and why.
-fn decision_headers<'a>(served: &Served, decided: Option<&'a Decided>) -> impl Iterator<Item = (HeaderName, HeaderValue)> + 'a {
-    let variant = HeaderValue::from_str(&served.variant).ok().map(|v| (HeaderName::from_static("x-variantd-variant"), v));
-    let fallback = served
-        .fallback_from
-        .as_deref()
-        .and_then(|f| HeaderValue::from_str(f).ok())
-        .map(|v| (HeaderName::from_static("x-variantd-fallback-from"), v));
-    let cached = decided.map(|d| d.headers.iter().cloned()).into_iter().flatten();
-    variant.into_iter().chain(fallback).chain(cached)
+fn decision_headers<'a>(
+    served: &Served,
+    decided: Option<&'a Decided>,
+) -> impl Iterator<Item = (HeaderName, HeaderValue)> + 'a {
+    let variant = (
+        HeaderName::from_static("x-variantd-variant"),
+        served.variant.name_header.clone(),
+    );
+    let fallback = served.fallback_from.map(|f| {
+        (
+            HeaderName::from_static("x-variantd-fallback-from"),
+            f.name_header.clone(),
+        )
+    });
+    let cached = decided
+        .map(|d| d.headers.iter().cloned())
+        .into_iter()
+        .flatten();
+    std::iter::once(variant).chain(fallback).chain(cached)
 }
 
 /// The variant's answer unchanged, with decision headers.
@@ -61,16 +71,18 @@ pub fn envelope(mut served: Served, decided: Option<&Decided>, user_key: &str) -
         AnswerBody::Streaming(_) => Bytes::new(),
     };
     let variant_error = |message: &str| {
-        let preview: Value = serde_json::from_slice(&body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned()));
+        let preview: Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+            Value::String(String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned())
+        });
         let mut resp = json_error(
             StatusCode::BAD_GATEWAY,
             message,
-            json!({ "variant": served.variant, "variant_status": status.as_u16(), "variant_response": preview }),
+            json!({ "variant": &*served.variant.name, "variant_status": status.as_u16(), "variant_response": preview }),
         );
-        if let Ok(v) = HeaderValue::from_str(&served.variant) {
-            resp.headers_mut().insert(HeaderName::from_static("x-variantd-variant"), v);
-        }
+        resp.headers_mut().insert(
+            HeaderName::from_static("x-variantd-variant"),
+            served.variant.name_header.clone(),
+        );
         resp
     };
     if !status.is_success() {
@@ -81,7 +93,13 @@ pub fn envelope(mut served: Served, decided: Option<&Decided>, user_key: &str) -
         return variant_error("variant answered with a body that is not JSON");
     }
     let mut out = Vec::with_capacity(body.len() + 160);
-    write_envelope(&mut out, &served, decided.map(|d| &d.decision), user_key, &body);
+    write_envelope(
+        &mut out,
+        &served,
+        decided.map(|d| &d.decision),
+        user_key,
+        &body,
+    );
     let mut builder = HttpResponse::Ok();
     builder.content_type("application/json");
     for header in decision_headers(&served, decided) {
@@ -92,12 +110,20 @@ pub fn envelope(mut served: Served, decided: Option<&Decided>, user_key: &str) -
 
 /// Writes the envelope around `response` (already known to be JSON). Field
 /// order is the original's.
-fn write_envelope(out: &mut Vec<u8>, served: &Served, decision: Option<&Decision>, user_key: &str, response: &[u8]) {
-    let string = |out: &mut Vec<u8>, s: &str| serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+fn write_envelope(
+    out: &mut Vec<u8>,
+    served: &Served,
+    decision: Option<&Decision>,
+    user_key: &str,
+    response: &[u8],
+) {
+    let string = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail")
+    };
     out.extend_from_slice(b"{\"ab_test_result\":{\"user_key\":");
     string(out, user_key);
     out.extend_from_slice(b",\"selected_variant\":");
-    string(out, &served.label);
+    string(out, &served.variant.config.label);
     if let Some(d) = decision {
         let key: &[u8] = match d.kind {
             DecisionKind::Gate => b",\"gate_name\":",
@@ -107,9 +133,9 @@ fn write_envelope(out: &mut Vec<u8>, served: &Served, decision: Option<&Decision
         out.extend_from_slice(key);
         string(out, &d.decided_by);
     }
-    if let Some(from) = &served.fallback_from {
+    if let Some(from) = served.fallback_from {
         out.extend_from_slice(b",\"fallback\":true,\"fallback_from\":");
-        string(out, from);
+        string(out, &from.name);
     }
     out.extend_from_slice(b"},\"response\":");
     out.extend_from_slice(response);

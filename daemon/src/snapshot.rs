@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use actix_web::http::header::HeaderValue;
+
 use crate::config::{Config, RouteConfig, VariantConfig};
 use crate::plugin_host::PluginInstance;
 use crate::remote::RemoteVariant;
@@ -19,6 +21,10 @@ pub struct Snapshot {
 }
 
 pub struct Variant {
+    /// `config.name`, shared: requests label metrics and logs with it.
+    pub name: Arc<str>,
+    /// `name` as the `x-variantd-variant` header value, built once.
+    pub name_header: HeaderValue,
     pub config: VariantConfig,
     pub backend: Backend,
 }
@@ -26,20 +32,44 @@ pub struct Variant {
 pub enum Backend {
     /// `None` while its plugin is not loaded (missing, refused or removed):
     /// requests get 503 or the fallback.
-    Plugin { instance: Option<Arc<PluginInstance>>, plugin: String, blocking: bool },
+    Plugin {
+        instance: Option<Arc<PluginInstance>>,
+        plugin: String,
+        blocking: bool,
+    },
     Remote(Arc<RemoteVariant>),
 }
 
 impl Snapshot {
     /// Whether answering with `variant` may involve a remote hop (itself or its fallback).
     pub fn may_go_remote(&self, variant: &str) -> bool {
-        let Some(v) = self.variants.get(variant) else { return false };
+        let Some(v) = self.variants.get(variant) else {
+            return false;
+        };
         let remote = |v: &Variant| matches!(v.backend, Backend::Remote(_));
-        remote(v) || v.config.fallback.as_deref().and_then(|f| self.variants.get(f)).is_some_and(remote)
+        remote(v)
+            || v.config
+                .fallback
+                .as_deref()
+                .and_then(|f| self.variants.get(f))
+                .is_some_and(remote)
     }
 }
 
 impl Variant {
+    pub fn new(config: VariantConfig, backend: Backend) -> Variant {
+        // Variant names are validated identifiers, always valid header values.
+        let name_header =
+            HeaderValue::from_maybe_shared(actix_web::web::Bytes::from_owner(config.name.clone()))
+                .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+        Variant {
+            name: Arc::from(config.name.as_str()),
+            name_header,
+            config,
+            backend,
+        }
+    }
+
     pub fn is_available(&self) -> bool {
         match &self.backend {
             Backend::Plugin { instance, .. } => instance.is_some(),
@@ -52,6 +82,8 @@ impl Variant {
 pub struct RouteTable {
     router: matchit::Router<usize>,
     routes: Vec<RouteConfig>,
+    /// Each route's pattern, shared: requests label metrics and logs with it.
+    labels: Vec<Arc<str>>,
 }
 
 impl RouteTable {
@@ -59,14 +91,29 @@ impl RouteTable {
         let mut router = matchit::Router::new();
         for (i, r) in routes.iter().enumerate() {
             // Validated when the config was parsed.
-            router.insert(r.path.clone(), i).expect("route patterns validated by config");
+            router
+                .insert(r.path.clone(), i)
+                .expect("route patterns validated by config");
         }
-        RouteTable { router, routes: routes.to_vec() }
+        let labels = routes.iter().map(|r| Arc::from(r.path.as_str())).collect();
+        RouteTable {
+            router,
+            routes: routes.to_vec(),
+            labels,
+        }
     }
 
     /// The route for `path` and its index (stable within one snapshot).
     pub fn find(&self, path: &str) -> Option<(usize, &RouteConfig)> {
-        self.router.at(path).ok().map(|m| (*m.value, &self.routes[*m.value]))
+        self.router
+            .at(path)
+            .ok()
+            .map(|m| (*m.value, &self.routes[*m.value]))
+    }
+
+    /// The pattern of route `index` (from [`RouteTable::find`]).
+    pub fn label(&self, index: usize) -> &Arc<str> {
+        &self.labels[index]
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &RouteConfig> {

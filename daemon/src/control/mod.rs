@@ -19,8 +19,8 @@ use crate::plugin_host::{LoadError, Loader, PluginInstance, PluginLibrary, Reten
 use crate::remote::RemoteVariant;
 use crate::snapshot::{Backend, RouteTable, Snapshot, Variant};
 
-pub use plugins::Refusal;
 use plugins::PluginDir;
+pub use plugins::Refusal;
 
 /// What kind of reload to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,12 @@ struct State {
 impl Control {
     /// Build the first snapshot from an already validated config. Plugins that
     /// fail are refused and reported; they do not stop startup.
-    pub fn start(config: Config, config_path: PathBuf, overrides: Overrides, engine: Arc<DecisionEngine>) -> anyhow::Result<Arc<Control>> {
+    pub fn start(
+        config: Config,
+        config_path: PathBuf,
+        overrides: Overrides,
+        engine: Arc<DecisionEngine>,
+    ) -> anyhow::Result<Arc<Control>> {
         let retention = Arc::new(Retention::new(config.plugins.max_retained_libraries));
         let loader = Loader::new(retention)?;
         let config = Arc::new(config);
@@ -79,7 +84,8 @@ impl Control {
             last_config_error: None,
             last_specs_error: None,
         };
-        let snapshot = build(&loader, &mut state, config, 1, false).map_err(|e| anyhow::anyhow!(e))?;
+        let snapshot =
+            build(&loader, &mut state, config, 1, false).map_err(|e| anyhow::anyhow!(e))?;
         let control = Control {
             config_path,
             overrides,
@@ -123,7 +129,11 @@ impl Control {
                 Err(e) => {
                     let reason = e.to_string();
                     tracing::error!(reason = %reason, "statsig specs refused; the previous specs keep deciding");
-                    state.last_specs_error = Some(ReloadError { what: "specs", reason: reason.clone(), at: SystemTime::now() });
+                    state.last_specs_error = Some(ReloadError {
+                        what: "specs",
+                        reason: reason.clone(),
+                        at: SystemTime::now(),
+                    });
                     crate::metrics::reload("specs", false);
                     result = Err(reason);
                 }
@@ -138,7 +148,11 @@ impl Control {
                 Err(e) => {
                     let reason = e.to_string();
                     tracing::error!(reason = %reason, "config refused; the previous config keeps serving");
-                    state.last_config_error = Some(ReloadError { what: "config", reason: reason.clone(), at: SystemTime::now() });
+                    state.last_config_error = Some(ReloadError {
+                        what: "config",
+                        reason: reason.clone(),
+                        at: SystemTime::now(),
+                    });
                     crate::metrics::reload("config", false);
                     if scope == ReloadScope::Config {
                         return Err(reason);
@@ -165,13 +179,19 @@ impl Control {
                     crate::metrics::reload("config", true);
                     tracing::info!(file = %self.config_path.display(), "config reloaded");
                 }
-                self.loader.retention().set_limit(snapshot.config.plugins.max_retained_libraries);
+                self.loader
+                    .retention()
+                    .set_limit(snapshot.config.plugins.max_retained_libraries);
                 self.published.store(Arc::new(snapshot));
                 result
             }
             Err(reason) => {
                 tracing::error!(reason = %reason, "config refused; the previous config keeps serving");
-                state.last_config_error = Some(ReloadError { what: "config", reason: reason.clone(), at: SystemTime::now() });
+                state.last_config_error = Some(ReloadError {
+                    what: "config",
+                    reason: reason.clone(),
+                    at: SystemTime::now(),
+                });
                 crate::metrics::reload("config", false);
                 Err(reason)
             }
@@ -186,8 +206,12 @@ impl Control {
         let retained = self.retention().retained();
         let mut plugins = Vec::new();
         for lib in state.dir.current.values() {
-            let variants: Vec<String> =
-                state.instances.values().filter(|i| Arc::ptr_eq(i.library(), lib)).map(|i| i.variant.clone()).collect();
+            let variants: Vec<String> = state
+                .instances
+                .values()
+                .filter(|i| Arc::ptr_eq(i.library(), lib))
+                .map(|i| i.variant.clone())
+                .collect();
             let mut old: Vec<OldVersion> = open
                 .iter()
                 .filter(|o| o.plugin == lib.name && o.private_path != lib.private_path)
@@ -199,13 +223,18 @@ impl Control {
                     since: o.loaded_at,
                 })
                 .collect();
-            old.extend(retained.iter().filter(|r| r.plugin == lib.name).map(|r| OldVersion {
-                version: r.version.clone(),
-                sha256: String::new(),
-                state: "retained",
-                in_flight: 0,
-                since: r.since,
-            }));
+            old.extend(
+                retained
+                    .iter()
+                    .filter(|r| r.plugin == lib.name)
+                    .map(|r| OldVersion {
+                        version: r.version.clone(),
+                        sha256: String::new(),
+                        state: "retained",
+                        in_flight: 0,
+                        since: r.since,
+                    }),
+            );
             plugins.push(PluginStatus::of(lib, variants, old));
         }
         ControlStatus {
@@ -225,7 +254,12 @@ impl Control {
     /// warnings (the previous state keeps serving, so they do not fail it).
     pub fn last_errors(&self) -> Vec<ReloadError> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.last_config_error.iter().chain(state.last_specs_error.iter()).cloned().collect()
+        state
+            .last_config_error
+            .iter()
+            .chain(state.last_specs_error.iter())
+            .cloned()
+            .collect()
     }
 }
 
@@ -271,7 +305,11 @@ pub struct OldVersion {
 }
 
 impl PluginStatus {
-    fn of(lib: &Arc<PluginLibrary>, variants: Vec<String>, retained_old_versions: Vec<OldVersion>) -> PluginStatus {
+    fn of(
+        lib: &Arc<PluginLibrary>,
+        variants: Vec<String>,
+        retained_old_versions: Vec<OldVersion>,
+    ) -> PluginStatus {
         PluginStatus {
             name: lib.name.clone(),
             version: lib.version.clone(),
@@ -291,7 +329,13 @@ impl PluginStatus {
 /// variant that uses it; otherwise it is refused and the current version
 /// stays. When the config itself changed (`strict`), an `init` failure with
 /// the new config refuses the whole config instead.
-fn build(loader: &Loader, state: &mut State, config: Arc<Config>, generation: u64, strict: bool) -> Result<Snapshot, String> {
+fn build(
+    loader: &Loader,
+    state: &mut State,
+    config: Arc<Config>,
+    generation: u64,
+    strict: bool,
+) -> Result<Snapshot, String> {
     let outcome = state.dir.scan(loader, &config.plugins);
 
     // Try each new library against the variants that use it.
@@ -299,7 +343,12 @@ fn build(loader: &Loader, state: &mut State, config: Arc<Config>, generation: u6
         let mut fresh = Vec::new();
         let mut failure: Option<LoadError> = None;
         for v in config.variants.values() {
-            if let VariantTarget::Plugin { plugin, config_json, .. } = &v.target {
+            if let VariantTarget::Plugin {
+                plugin,
+                config_json,
+                ..
+            } = &v.target
+            {
                 if *plugin == lib.name {
                     match PluginInstance::init(&lib, &v.name, config_json) {
                         Ok(i) => fresh.push(i),
@@ -318,7 +367,11 @@ fn build(loader: &Loader, state: &mut State, config: Arc<Config>, generation: u6
             }
             None => {
                 let replaced = state.dir.current.insert(lib.name.clone(), lib.clone());
-                crate::metrics::plugin_event(if replaced.is_some() { "swapped" } else { "loaded" });
+                crate::metrics::plugin_event(if replaced.is_some() {
+                    "swapped"
+                } else {
+                    "loaded"
+                });
                 tracing::info!(plugin = %lib.name, version = %lib.version, file = %lib.file.display(), sha256 = %lib.sha256, swapped = replaced.is_some(), "plugin loaded");
                 for i in fresh {
                     state.instances.insert(i.variant.clone(), i);
@@ -331,7 +384,14 @@ fn build(loader: &Loader, state: &mut State, config: Arc<Config>, generation: u6
     // same, else init one from the current library.
     let mut instances: HashMap<String, Arc<PluginInstance>> = HashMap::new();
     for v in config.variants.values() {
-        let VariantTarget::Plugin { plugin, config_json, .. } = &v.target else { continue };
+        let VariantTarget::Plugin {
+            plugin,
+            config_json,
+            ..
+        } = &v.target
+        else {
+            continue;
+        };
         let Some(lib) = state.dir.current.get(plugin).cloned() else {
             tracing::warn!(variant = %v.name, plugin = %plugin, "plugin not loaded; variant answers 503 or its fallback");
             continue;
@@ -370,17 +430,24 @@ fn build(loader: &Loader, state: &mut State, config: Arc<Config>, generation: u6
         .values()
         .map(|v| {
             let backend = match &v.target {
-                VariantTarget::Plugin { plugin, blocking, .. } => Backend::Plugin {
+                VariantTarget::Plugin {
+                    plugin, blocking, ..
+                } => Backend::Plugin {
                     instance: state.instances.get(&v.name).cloned(),
                     plugin: plugin.clone(),
                     blocking: *blocking,
                 },
                 VariantTarget::Remote(_) => Backend::Remote(state.remotes[&v.name].clone()),
             };
-            (v.name.clone(), Variant { config: v.clone(), backend })
+            (v.name.clone(), Variant::new(v.clone(), backend))
         })
         .collect();
     state.config = config.clone();
     crate::metrics::plugins_loaded(state.dir.current.len());
-    Ok(Snapshot { generation, routes: RouteTable::new(&config.routes), variants, config })
+    Ok(Snapshot {
+        generation,
+        routes: RouteTable::new(&config.routes),
+        variants,
+        config,
+    })
 }

@@ -1,57 +1,87 @@
 //! One access-log line per request (request id, route, variant, rule id,
 //! status, duration) and the per-variant request metrics, in one middleware.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, HttpMessage};
+use actix_web::web::{self, Bytes};
+use actix_web::{Error, HttpMessage};
 
 use super::AppState;
+use crate::decide::Decided;
 
-/// The request id: the caller's `x-request-id`, or a new one.
+/// The request id: the caller's `x-request-id`, or a new one. Kept as the
+/// header value it goes out as, so passing it along copies nothing.
 #[derive(Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(pub HeaderValue);
 
-/// Set by routed handlers on their response: what answered.
-#[derive(Clone)]
-pub struct RouteOutcome {
-    pub route: String,
-    pub variant: String,
-    pub rule_id: String,
+impl RequestId {
+    fn for_request(headers: &HeaderMap) -> RequestId {
+        let given = headers
+            .get("x-request-id")
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok());
+        if let Some(v) = given {
+            return RequestId(v.clone());
+        }
+        let mut id = [0u8; 32];
+        uuid::Uuid::new_v4().simple().encode_lower(&mut id);
+        RequestId(
+            HeaderValue::from_maybe_shared(Bytes::from_owner(id))
+                .expect("hex digits are a valid header value"),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
 }
 
-pub async fn access_log(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+/// Set by routed handlers on their response: what answered. Cheap to make:
+/// every field is shared with the snapshot or the decision cache.
+pub struct RouteOutcome {
+    pub route: Arc<str>,
+    pub variant: Arc<str>,
+    pub decided: Option<Arc<Decided>>,
+}
+
+pub async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    req.extensions_mut().insert(RequestId(request_id.clone()));
-    let enabled = req.app_data::<web::Data<AppState>>().map(|s| s.snapshots.load().config.access_log).unwrap_or(false);
-    let method = req.method().clone();
-    let path = req.path().to_string();
+    let request_id = RequestId::for_request(req.headers());
+    req.extensions_mut().insert(request_id.clone());
+    let enabled = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.snapshots.load().config.access_log)
+        .unwrap_or(false);
+    // Only the log line needs these, and the request moves on below.
+    let logged = enabled.then(|| (req.method().clone(), req.path().to_string()));
 
     let mut res = next.call(req).await?;
     let elapsed = started.elapsed();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
-    }
     let status = res.status().as_u16();
-    let outcome = res.response().extensions().get::<RouteOutcome>().cloned();
+    let outcome = res.response_mut().extensions_mut().remove::<RouteOutcome>();
     if let Some(o) = &outcome {
         crate::metrics::request(&o.variant, &o.route, status, elapsed);
     }
-    if enabled {
-        let (route, variant, rule_id) = outcome.as_ref().map(|o| (o.route.as_str(), o.variant.as_str(), o.rule_id.as_str())).unwrap_or(("", "", ""));
+    if let Some((method, path)) = logged {
+        let (route, variant) = outcome
+            .as_ref()
+            .map(|o| (&*o.route, &*o.variant))
+            .unwrap_or(("", ""));
+        let rule_id = outcome
+            .as_ref()
+            .and_then(|o| o.decided.as_ref())
+            .map(|d| d.decision.rule_id.as_str())
+            .unwrap_or("");
         tracing::info!(
             target: "access",
-            request_id = %request_id,
+            request_id = %request_id.as_str(),
             method = %method,
             path = %path,
             route,
@@ -61,5 +91,7 @@ pub async fn access_log(req: ServiceRequest, next: Next<impl MessageBody>) -> Re
             duration_ms = elapsed.as_secs_f64() * 1000.0,
         );
     }
+    res.headers_mut()
+        .insert(HeaderName::from_static("x-request-id"), request_id.0);
     Ok(res)
 }

@@ -3,29 +3,45 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use std::sync::{Arc, LazyLock};
+
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::access_log::{RequestId, RouteOutcome};
+use super::access_log::RouteOutcome;
 use super::routed::{forward_context, read_body};
 use super::AppState;
 use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
 use crate::shaping::{json_error, transparent};
 
-pub async fn variant(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+/// The metrics label of every direct request.
+static DIRECT_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("/variants/{name}"));
+
+pub async fn variant(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let snapshot = state.snapshots.load_full();
     let name = req.match_info().get("name").unwrap_or_default().to_string();
     if !snapshot.variants.contains_key(&name) {
         let known: Vec<&String> = snapshot.variants.keys().collect();
-        return json_error(StatusCode::NOT_FOUND, "unknown variant", json!({ "variant": name, "known": known }));
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "unknown variant",
+            json!({ "variant": name, "known": known }),
+        );
     }
     let tail = format!("/{}", req.match_info().get("tail").unwrap_or_default());
     let body = match read_body(payload, snapshot.config.max_body_bytes).await {
         Ok(b) => RequestBody::Full(b),
         Err(resp) => return resp,
     };
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    let forward = if snapshot.may_go_remote(&name) { forward_context(&req, &request_id) } else { Default::default() };
+    let forward = if snapshot.may_go_remote(&name) {
+        forward_context(&req)
+    } else {
+        Default::default()
+    };
     let user_key = crate::user::user_key(&req, &snapshot.config.user).unwrap_or_default();
     let input = CallInput {
         method: req.method(),
@@ -40,8 +56,21 @@ pub async fn variant(req: HttpRequest, payload: web::Payload, state: web::Data<A
     };
     let mut response = match dispatch(&snapshot, &name, &input, body, AnswerMode::Streaming).await {
         Ok(served) => transparent(served, None),
-        Err(e) => json_error(e.status(), &e.to_string(), json!({ "variant": e.variant() })),
+        Err(e) => json_error(
+            e.status(),
+            &e.to_string(),
+            json!({ "variant": e.variant() }),
+        ),
     };
-    response.extensions_mut().insert(RouteOutcome { route: "/variants/{name}".into(), variant: name, rule_id: String::new() });
+    let variant = snapshot
+        .variants
+        .get(&name)
+        .map(|v| v.name.clone())
+        .unwrap_or_else(|| name.as_str().into());
+    response.extensions_mut().insert(RouteOutcome {
+        route: DIRECT_ROUTE.clone(),
+        variant,
+        decided: None,
+    });
     response
 }

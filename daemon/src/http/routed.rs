@@ -13,33 +13,61 @@ use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
 use crate::shaping::{envelope, json_error, transparent};
 use crate::snapshot::Backend;
 
-pub async fn routed(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+pub async fn routed(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     // One snapshot for the whole request: it finishes on the versions it started with.
     let snapshot = state.snapshots.load_full();
     let path = req.path();
     let Some((route_index, route)) = snapshot.routes.find(path) else {
-        return json_error(StatusCode::NOT_FOUND, "no route for this path", json!({ "path": path }));
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "no route for this path",
+            json!({ "path": path }),
+        );
     };
     if !route.methods.is_empty() && !route.methods.contains(req.method()) {
         let allowed: Vec<&str> = route.methods.iter().map(|m| m.as_str()).collect();
-        return json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route", json!({ "path": path, "allowed": allowed }));
+        return json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this route",
+            json!({ "path": path, "allowed": allowed }),
+        );
     }
 
-    let (variant_name, decision, user_key) = match &route.decision {
-        RouteDecision::Fixed(v) => (v.clone(), None, crate::user::user_key(&req, &snapshot.config.user).unwrap_or_default()),
+    let (decision, user_key) = match &route.decision {
+        RouteDecision::Fixed(_) => (
+            None,
+            crate::user::user_key(&req, &snapshot.config.user).unwrap_or_default(),
+        ),
         RouteDecision::Decide(spec) => {
             let user = match crate::user::request_user(&req, &snapshot.config.user) {
                 Ok(u) => u,
-                Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string(), json!({ "expected": e.tried })),
+                Err(e) => {
+                    return json_error(
+                        StatusCode::BAD_REQUEST,
+                        &e.to_string(),
+                        json!({ "expected": e.tried }),
+                    )
+                }
             };
-            let decided = state.decider.decide(snapshot.generation, route_index, spec, &user);
+            let decided = state
+                .decider
+                .decide(snapshot.generation, route_index, spec, &user);
             let d = &decided.decision;
             tracing::debug!(
                 user_key = %user.user_key, decided_by = %d.decided_by, kind = d.kind.as_str(),
                 variant = %d.variant, rule_id = %d.rule_id, reason = %d.reason, "decision"
             );
-            (d.variant.clone(), Some(decided), user.user_key)
+            (Some(decided), user.user_key)
         }
+    };
+    let variant_name = match (&route.decision, &decision) {
+        (_, Some(decided)) => decided.decision.variant.as_str(),
+        (RouteDecision::Fixed(v), None) => v.as_str(),
+        (RouteDecision::Decide(_), None) => unreachable!("a decided route always has a decision"),
     };
 
     let variant_path = match &route.strip_prefix {
@@ -51,15 +79,28 @@ pub async fn routed(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
         None => path.to_string(),
     };
 
-    let Some(variant) = snapshot.variants.get(&variant_name) else {
-        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "decision named a variant that is not configured", json!({ "variant": variant_name }));
+    let Some(variant) = snapshot.variants.get(variant_name) else {
+        return json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "decision named a variant that is not configured",
+            json!({ "variant": variant_name }),
+        );
     };
     let max_body = snapshot.config.max_body_bytes;
-    let stream_body = matches!(variant.backend, Backend::Remote(_)) && variant.config.fallback.is_none();
+    let stream_body =
+        matches!(variant.backend, Backend::Remote(_)) && variant.config.fallback.is_none();
     let body = if stream_body {
-        let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let declared = req
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > max_body as u64) {
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large", json!({ "limit_bytes": max_body }));
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+                json!({ "limit_bytes": max_body }),
+            );
         }
         RequestBody::Stream(payload.into_inner())
     } else {
@@ -72,10 +113,19 @@ pub async fn routed(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
         ResponseShape::Envelope => AnswerMode::Buffered(max_body),
         ResponseShape::Transparent => AnswerMode::Streaming,
     };
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    let forward = if snapshot.may_go_remote(&variant_name) { forward_context(&req, &request_id) } else { Default::default() };
-    let decided_by = decision.as_ref().map(|d| d.decision.decided_by.as_str()).unwrap_or("");
-    let rule_id = decision.as_ref().map(|d| d.decision.rule_id.as_str()).unwrap_or("");
+    let forward = if snapshot.may_go_remote(variant_name) {
+        forward_context(&req)
+    } else {
+        Default::default()
+    };
+    let decided_by = decision
+        .as_ref()
+        .map(|d| d.decision.decided_by.as_str())
+        .unwrap_or("");
+    let rule_id = decision
+        .as_ref()
+        .map(|d| d.decision.rule_id.as_str())
+        .unwrap_or("");
     let input = CallInput {
         method: req.method(),
         path: &variant_path,
@@ -87,41 +137,76 @@ pub async fn routed(req: HttpRequest, payload: web::Payload, state: web::Data<Ap
         max_body: snapshot.config.max_body_bytes,
         forward: &forward,
     };
-    let outcome = dispatch(&snapshot, &variant_name, &input, body, mode).await;
-    let mut response = match outcome {
+    let outcome = dispatch(&snapshot, variant_name, &input, body, mode).await;
+    let (mut response, answered_by) = match outcome {
         Ok(served) => {
-            let answered_by = served.variant.clone();
-            let mut resp = match route.shape {
+            let answered_by = served.variant.name.clone();
+            let resp = match route.shape {
                 ResponseShape::Envelope => envelope(served, decision.as_deref(), &user_key),
                 ResponseShape::Transparent => transparent(served, decision.as_deref()),
             };
-            resp.extensions_mut().insert(RouteOutcome { route: route.path.clone(), variant: answered_by, rule_id: rule_id.to_string() });
-            return resp;
+            (resp, answered_by)
         }
         Err(e) => {
             tracing::warn!(route = %route.path, variant = %e.variant(), error = %e, "variant gave no answer");
-            json_error(e.status(), &e.to_string(), json!({ "variant": e.variant() }))
+            (
+                json_error(
+                    e.status(),
+                    &e.to_string(),
+                    json!({ "variant": e.variant() }),
+                ),
+                variant.name.clone(),
+            )
         }
     };
-    response.extensions_mut().insert(RouteOutcome { route: route.path.clone(), variant: variant_name, rule_id: rule_id.to_string() });
+    let route = snapshot.routes.label(route_index).clone();
+    response.extensions_mut().insert(RouteOutcome {
+        route,
+        variant: answered_by,
+        decided: decision,
+    });
     response
 }
 
 /// Read a whole request body, refusing more than `limit` bytes with 413.
-pub(super) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, HttpResponse> {
+pub(super) async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, HttpResponse> {
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| json_error(StatusCode::BAD_REQUEST, "could not read the request body", json!({ "reason": e.to_string() })))?;
+        let chunk = chunk.map_err(|e| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                "could not read the request body",
+                json!({ "reason": e.to_string() }),
+            )
+        })?;
         if buf.len() + chunk.len() > limit {
-            return Err(json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large", json!({ "limit_bytes": limit })));
+            return Err(json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+                json!({ "limit_bytes": limit }),
+            ));
         }
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
 }
 
-pub(super) fn forward_context(req: &HttpRequest, request_id: &str) -> crate::remote::ForwardContext {
+pub(super) fn forward_context(req: &HttpRequest) -> crate::remote::ForwardContext {
+    let request_id = req.extensions().get::<RequestId>().cloned();
+    let request_id = request_id
+        .as_ref()
+        .map(RequestId::as_str)
+        .unwrap_or_default();
     let conn = req.connection_info();
     let peer = req.peer_addr().map(|a| a.ip().to_string());
-    crate::remote::forwardable_request_headers(req.headers(), peer.as_deref(), conn.scheme(), conn.host(), request_id)
+    crate::remote::forwardable_request_headers(
+        req.headers(),
+        peer.as_deref(),
+        conn.scheme(),
+        conn.host(),
+        request_id,
+    )
 }
