@@ -12,9 +12,15 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 /// Install the global recorder; returns the handle `/metrics` renders from.
 /// Safe to call more than once (later calls build a private recorder).
 pub fn install() -> PrometheusHandle {
-    let buckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    let buckets = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0, 10.0,
+    ];
     let builder = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full("variantd_request_duration_seconds".into()), &buckets)
+        .set_buckets_for_metric(
+            Matcher::Full("variantd_request_duration_seconds".into()),
+            &buckets,
+        )
         .expect("static buckets are valid");
     let recorder = builder.build_recorder();
     let handle = recorder.handle();
@@ -26,28 +32,70 @@ pub fn install() -> PrometheusHandle {
 /// Histogram samples are buffered until drained; without a scrape they would
 /// pile up forever. Drain them every few seconds from a thread of their own.
 pub fn spawn_upkeep(handle: PrometheusHandle) {
-    let _ = std::thread::Builder::new().name("variantd-metrics".into()).spawn(move || loop {
-        std::thread::sleep(Duration::from_secs(5));
-        handle.run_upkeep();
-    });
+    let _ = std::thread::Builder::new()
+        .name("variantd-metrics".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(5));
+            handle.run_upkeep();
+        });
 }
 
 fn describe() {
-    metrics::describe_counter!("variantd_requests_total", "Requests answered, by variant, route and status.");
-    metrics::describe_histogram!("variantd_request_duration_seconds", metrics::Unit::Seconds, "Time to answer a routed request.");
-    metrics::describe_counter!("variantd_plugin_events_total", "Plugin loads, swaps, refusals and removals.");
+    metrics::describe_counter!(
+        "variantd_requests_total",
+        "Requests answered, by variant, route and status."
+    );
+    metrics::describe_histogram!(
+        "variantd_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer a routed request."
+    );
+    metrics::describe_counter!(
+        "variantd_plugin_events_total",
+        "Plugin loads, swaps, refusals and removals."
+    );
     metrics::describe_gauge!("variantd_plugins_loaded", "Plugins currently serving.");
-    metrics::describe_gauge!("variantd_plugin_libraries_open", "Plugin library versions open (serving or draining).");
-    metrics::describe_gauge!("variantd_plugin_libraries_retained", "Closed plugin libraries the dynamic loader keeps mapped.");
-    metrics::describe_counter!("variantd_reloads_total", "Reloads of config and specs, by outcome.");
-    metrics::describe_counter!("variantd_upstream_errors_total", "Remote variant failures, by kind.");
-    metrics::describe_gauge!("variantd_circuit_state", "Remote variant circuit: 0 closed, 1 open, 2 half-open.");
+    metrics::describe_gauge!(
+        "variantd_plugin_libraries_open",
+        "Plugin library versions open (serving or draining)."
+    );
+    metrics::describe_gauge!(
+        "variantd_plugin_libraries_retained",
+        "Closed plugin libraries the dynamic loader keeps mapped."
+    );
+    metrics::describe_counter!(
+        "variantd_reloads_total",
+        "Reloads of config and specs, by outcome."
+    );
+    metrics::describe_counter!(
+        "variantd_upstream_errors_total",
+        "Remote variant failures, by kind."
+    );
+    metrics::describe_gauge!(
+        "variantd_circuit_state",
+        "Remote variant circuit: 0 closed, 1 open, 2 half-open."
+    );
     metrics::describe_counter!("variantd_exposures_total", "Decisions evaluated by Statsig (each queues an exposure; Statsig de-duplicates within 60 s).");
-    metrics::describe_counter!("variantd_events_written_total", "Offline: exposures and events appended to the JSONL file.");
-    metrics::describe_counter!("variantd_events_dropped_total", "Offline: exposures and events lost because the file could not be written.");
-    metrics::describe_gauge!("variantd_specs_age_seconds", "Age of the Statsig specs in use.");
-    metrics::describe_gauge!("variantd_specs_source", "1 for the source the specs come from (file or live).");
-    metrics::describe_counter!("variantd_fallbacks_total", "Requests answered by a fallback variant.");
+    metrics::describe_counter!(
+        "variantd_events_written_total",
+        "Offline: exposures and events appended to the JSONL file."
+    );
+    metrics::describe_counter!(
+        "variantd_events_dropped_total",
+        "Offline: exposures and events lost because the file could not be written."
+    );
+    metrics::describe_gauge!(
+        "variantd_specs_age_seconds",
+        "Age of the Statsig specs in use."
+    );
+    metrics::describe_gauge!(
+        "variantd_specs_source",
+        "1 for the source the specs come from (file or live)."
+    );
+    metrics::describe_counter!(
+        "variantd_fallbacks_total",
+        "Requests answered by a fallback variant."
+    );
 }
 
 /// Count one answered request and observe its duration. The handles are
@@ -75,7 +123,8 @@ pub fn request(variant: &str, route: &str, status: u16, elapsed: Duration) {
     });
 }
 
-type RequestHandles = HashMap<String, HashMap<String, HashMap<u16, (metrics::Counter, metrics::Histogram)>>>;
+type RequestHandles =
+    HashMap<String, HashMap<String, HashMap<u16, (metrics::Counter, metrics::Histogram)>>>;
 
 thread_local! {
     static REQUEST_HANDLES: RefCell<RequestHandles> = RefCell::new(HashMap::new());
@@ -99,11 +148,13 @@ pub fn reload(what: &'static str, ok: bool) {
 }
 
 pub fn upstream_error(variant: &str, kind: &'static str) {
-    counter!("variantd_upstream_errors_total", "variant" => variant.to_string(), "kind" => kind).increment(1);
+    counter!("variantd_upstream_errors_total", "variant" => variant.to_string(), "kind" => kind)
+        .increment(1);
 }
 
-pub fn circuit_state(variant: &str, state: f64) {
-    gauge!("variantd_circuit_state", "variant" => variant.to_string()).set(state);
+/// The handle of one variant's circuit gauge, for the variant to keep.
+pub fn circuit_gauge(variant: &str) -> metrics::Gauge {
+    gauge!("variantd_circuit_state", "variant" => variant.to_string())
 }
 
 pub fn exposure() {
@@ -111,7 +162,8 @@ pub fn exposure() {
 }
 
 pub fn fallback(from: &str, to: &str) {
-    counter!("variantd_fallbacks_total", "from" => from.to_string(), "to" => to.to_string()).increment(1);
+    counter!("variantd_fallbacks_total", "from" => from.to_string(), "to" => to.to_string())
+        .increment(1);
 }
 
 pub fn specs(source: &str, age_seconds: f64, events_written: u64, events_dropped: u64) {

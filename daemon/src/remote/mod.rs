@@ -5,10 +5,12 @@ mod breaker;
 mod client;
 mod headers;
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::error::PayloadError;
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::uri::{Authority, PathAndQuery, Scheme};
+use actix_web::http::{header, Method, StatusCode, Uri};
 use actix_web::web::Bytes;
 use awc::error::{ConnectError, SendRequestError};
 use futures_util::stream::LocalBoxStream;
@@ -23,13 +25,22 @@ pub use headers::{forwardable_request_headers, forwardable_response_headers, For
 pub struct RemoteVariant {
     name: String,
     config: RemoteConfig,
+    /// `config.url` taken apart once, so a request only parses its own path.
+    authority: Authority,
+    base_path: String,
     pub breaker: Breaker,
+    /// The `variantd_circuit_state` gauge of this variant, and the state it
+    /// last showed: set when the state changes, not on every request.
+    circuit_gauge: metrics::Gauge,
+    circuit_shown: AtomicU8,
 }
 
 /// Why a remote variant gave no usable answer.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("circuit open after repeated failures; not calling the upstream until its cool-down ends")]
+    #[error(
+        "circuit open after repeated failures; not calling the upstream until its cool-down ends"
+    )]
     CircuitOpen,
     #[error("connect failed: {0}")]
     Connect(String),
@@ -85,7 +96,10 @@ impl OutgoingBody {
 
 /// Methods that may be sent again after a failed attempt (RFC 9110 §9.2.2).
 pub fn is_idempotent(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 /// An upstream answer: its head, with the body still streaming.
@@ -93,8 +107,55 @@ pub type UpstreamResponse = awc::ClientResponse;
 
 impl RemoteVariant {
     pub fn new(name: &str, config: RemoteConfig) -> RemoteVariant {
-        let breaker = Breaker::new(config.breaker_failures, Duration::from_millis(config.breaker_cooldown_ms));
-        RemoteVariant { name: name.to_string(), config, breaker }
+        let breaker = Breaker::new(
+            config.breaker_failures,
+            Duration::from_millis(config.breaker_cooldown_ms),
+        );
+        // Validated as an http URL with a host when the config was parsed.
+        let base: Uri = config.url.parse().unwrap_or_default();
+        let authority = base
+            .authority()
+            .cloned()
+            .unwrap_or_else(|| Authority::from_static("invalid"));
+        let base_path = base.path().trim_end_matches('/').to_string();
+        let circuit_gauge = crate::metrics::circuit_gauge(name);
+        circuit_gauge.set(BreakerState::Closed.as_gauge());
+        RemoteVariant {
+            name: name.to_string(),
+            config,
+            authority,
+            base_path,
+            breaker,
+            circuit_gauge,
+            circuit_shown: AtomicU8::new(BreakerState::Closed as u8),
+        }
+    }
+
+    /// Update the circuit gauge if the breaker changed state.
+    pub fn show_circuit_state(&self) {
+        let state = self.breaker.state();
+        if self.circuit_shown.swap(state as u8, Ordering::Relaxed) != state as u8 {
+            self.circuit_gauge.set(state.as_gauge());
+        }
+    }
+
+    /// The upstream URI for `path_and_query` (which starts with `/`).
+    fn upstream_uri(&self, path_and_query: &str) -> Result<Uri, RemoteError> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            RemoteError::Upstream(format!("invalid upstream path: {e}"))
+        };
+        let path_and_query = if self.base_path.is_empty() {
+            PathAndQuery::try_from(path_and_query)
+        } else {
+            PathAndQuery::try_from(format!("{}{}", self.base_path, path_and_query))
+        }
+        .map_err(|e| invalid(&e))?;
+        Uri::builder()
+            .scheme(Scheme::HTTP)
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| invalid(&e))
     }
 
     pub fn config(&self) -> &RemoteConfig {
@@ -137,8 +198,18 @@ impl RemoteVariant {
             crate::metrics::upstream_error(&self.name, "circuit_open");
             return Err(RemoteError::CircuitOpen);
         };
-        let url = format!("{}{}", self.config.url, path_and_query);
-        let attempts = if is_idempotent(method) && body.replayable() { 1 + self.config.retries } else { 1 };
+        let uri = match self.upstream_uri(path_and_query) {
+            Ok(uri) => uri,
+            Err(e) => {
+                drop(permit);
+                return Err(e);
+            }
+        };
+        let attempts = if is_idempotent(method) && body.replayable() {
+            1 + self.config.retries
+        } else {
+            1
+        };
         let mut body = Some(body);
         let mut last_err = RemoteError::Upstream("no attempt".into());
         for attempt in 0..attempts {
@@ -148,7 +219,10 @@ impl RemoteVariant {
                 break;
             }
             let client = client::for_variant(&self.name, &self.config);
-            let mut req = client.request(method.clone(), &url).timeout(deadline - now).no_decompress();
+            let mut req = client
+                .request(method.clone(), uri.clone())
+                .timeout(deadline - now)
+                .no_decompress();
             for (name, value) in &ctx.headers {
                 if identity && name == header::ACCEPT_ENCODING {
                     continue;
@@ -203,7 +277,9 @@ impl RemoteVariant {
     fn classify(&self, e: SendRequestError) -> RemoteError {
         match e {
             SendRequestError::Timeout => RemoteError::Timeout(self.config.timeout_ms),
-            SendRequestError::Connect(ConnectError::Timeout) => RemoteError::ConnectTimeout(self.config.connect_timeout_ms),
+            SendRequestError::Connect(ConnectError::Timeout) => {
+                RemoteError::ConnectTimeout(self.config.connect_timeout_ms)
+            }
             SendRequestError::Connect(c) => RemoteError::Connect(c.to_string()),
             other => RemoteError::Upstream(other.to_string()),
         }
