@@ -6,7 +6,10 @@
 #                           (bench/proxy-mode.toml), and measure both with
 #                           ../shared/peers/run-peers.sh in the same run as
 #                           the actix floor, nginx split_clients and the
-#                           Python replica. Prints req/s, p50, p99 and ratios.
+#                           Python replica; then nginx as a separate front
+#                           process and proxy mode again, back to back, in
+#                           front of one separate backend process (the same
+#                           topology). Prints req/s, p50, p99 and ratios.
 #
 # Environment: PEERS_DIR (default ../shared/peers beside the project), and
 # everything run-peers.sh reads (PEERS_DURATION, PEERS_CONNECTIONS, ...).
@@ -48,9 +51,40 @@ out=$ROOT/var/bench-peers.out
   --target "variantd-proxy=http://127.0.0.1:18402/process/hello" \
   --variant-backends nginx | tee "$out"
 
-# The results section: "NAME  N req/s   p50 Xms   p99 Yms ..."
+# Same topology, back to back: nginx as a separate front process and
+# variantd's proxy mode, each in front of the same separate variant-backend
+# process, all on CPU 1 (see bench/nginx-front.conf.template). nginx-split
+# above serves its backends from its own process, so it pays no context
+# switch per hop; this pair shows what the hop itself costs each proxy.
+same_topology() {
+  local run=$ROOT/var/bench-front
+  rm -rf "$run"; mkdir -p "$run/vb/tmp" "$run/front/tmp"
+  sed -e "s#@RUN@#$run/vb#g" -e "s#@PORT_A@#18211#g" -e "s#@PORT_B@#18212#g" \
+    "$PEERS/nginx-split/variant-backends.conf.template" >"$run/vb/nginx.conf"
+  sed -e "s#@RUN@#$run/front#g" "$ROOT/bench/nginx-front.conf.template" >"$run/front/nginx.conf"
+  for d in vb front; do
+    taskset -c "$SERVER_CPUS" nginx -p "$run/$d" -e "$run/$d/nginx-error.log" -c "$run/$d/nginx.conf" >"$run/$d/out.log" 2>&1 &
+    pids+=($!)
+  done
+  sleep 1
+  local wrk_cpus=${PEERS_WRK_CPUS:-0} conns=${PEERS_CONNECTIONS:-32} dur=${PEERS_DURATION:-10s}
+  for t in "nginx-front=18403" "variantd-proxy*=18402"; do
+    local name=${t%%=*} url="http://127.0.0.1:${t#*=}/process/hello"
+    taskset -c "$wrk_cpus" wrk -t1 -c"$conns" -d2s -s "$PEERS/wrk/user_keys.lua" "$url" >/dev/null
+    taskset -c "$wrk_cpus" wrk -t1 -c"$conns" -d"$dur" -s "$PEERS/wrk/user_keys.lua" "$url" |
+      awk -v n="$name" '/^PEERS_RESULT/ {
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%-16s %10.1f req/s   p50 %7.2fms   p99 %7.2fms\n", n, v["rps"], v["p50_us"] / 1000, v["p99_us"] / 1000
+      }'
+  done
+}
+echo
+echo "== same topology (separate backend process on CPU ${SERVER_CPUS}; * = measured again here)"
+same_topology | tee -a "$out"
+
+# The results sections: "NAME  N req/s   p50 Xms   p99 Yms ..."
 awk '
-  /^== results/ { on = 1; next }
+  /^== (results|same topology)/ { on = 1; next }
   on && / req\/s/ {
     name = $1; rps[name] = $2; p50[name] = $5; p99[name] = $7; order[++n] = name
     busy[name] = ($0 ~ /BUSY|busy/) ? " [busy]" : ""
@@ -58,11 +92,11 @@ awk '
   function ms(s) { sub(/ms$/, "", s); return s + 0 }
   function ratio(a, b) { return (b > 0) ? sprintf("%.2fx", a / b) : "-" }
   END {
-    printf "\n%-16s %12s %10s %10s   %-14s %-14s %-14s\n", "server", "req/s", "p50", "p99", "vs actix-floor", "vs nginx-split", "vs seed-replica"
+    printf "\n%-16s %12s %10s %10s   %-14s %-14s %-14s %-14s\n", "server", "req/s", "p50", "p99", "vs actix-floor", "vs nginx-split", "vs seed-replica", "vs nginx-front"
     for (i = 1; i <= n; i++) {
       s = order[i]
-      printf "%-16s %12s %10s %10s   %-14s %-14s %-14s%s\n", s, rps[s], p50[s], p99[s],
+      printf "%-16s %12s %10s %10s   %-14s %-14s %-14s %-14s%s\n", s, rps[s], p50[s], p99[s],
         ratio(rps[s], rps["actix-floor"]) " p99 " ratio(ms(p99[s]), ms(p99["actix-floor"])),
-        ratio(rps[s], rps["nginx-split"]), ratio(rps[s], rps["seed-replica"]), busy[s]
+        ratio(rps[s], rps["nginx-split"]), ratio(rps[s], rps["seed-replica"]), ratio(rps[s], rps["nginx-front"]), busy[s]
     }
   }' "$out"
