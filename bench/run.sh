@@ -80,7 +80,9 @@ same_topology() {
 }
 echo
 echo "== same topology (separate backend process on CPU ${SERVER_CPUS}; * = measured again here)"
-same_topology | tee -a "$out"
+# Not in a pipeline: a pipeline's subshell would keep its nginx pids from cleanup.
+same_topology >"$ROOT/var/bench-front.out"
+tee -a "$out" <"$ROOT/var/bench-front.out"
 
 # The results sections: "NAME  N req/s   p50 Xms   p99 Yms ..."
 awk '
