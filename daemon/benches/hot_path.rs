@@ -13,9 +13,11 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
+use variantd::config::{VariantConfig, VariantTarget};
 use variantd::decide::{Decider, RequestUser};
 use variantd::dispatch::{Answer, AnswerBody, Served};
 use variantd::plugin_host::{Loader, PluginInstance, PluginRequest, Retention};
+use variantd::snapshot::{Backend, Variant};
 use variantd_decision::{DecisionEngine, DecisionSpec, StatsigSettings, UserContext};
 
 fn workspace() -> PathBuf {
@@ -83,11 +85,19 @@ fn decision(c: &mut Criterion) {
 
 fn envelope(c: &mut Criterion) {
     let body = Bytes::from_static(br#"{"variant":"A","message":"App A processed: hello","algorithm":"fast-processing"}"#);
+    let app_a = Variant::new(
+        VariantConfig {
+            name: "app_a".into(),
+            label: "A".into(),
+            target: VariantTarget::Plugin { plugin: "app_a".into(), config_json: "{}".into(), blocking: false },
+            fallback: None,
+        },
+        Backend::Plugin { instance: None, plugin: "app_a".into(), blocking: false },
+    );
     c.bench_function("envelope/build", |b| {
         b.iter(|| {
             let served = Served {
-                variant: "app_a".into(),
-                label: "A".into(),
+                variant: &app_a,
                 fallback_from: None,
                 answer: Answer { status: StatusCode::OK, headers: Vec::new(), body: AnswerBody::Full(body.clone()) },
             };
