@@ -21,20 +21,33 @@ use variantd::snapshot::{Backend, Variant};
 use variantd_decision::{DecisionEngine, DecisionSpec, StatsigSettings, UserContext};
 
 fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn plugin_path() -> PathBuf {
-    std::env::var_os("VARIANTD_BENCH_PLUGIN").map(PathBuf::from).unwrap_or_else(|| workspace().join("target/release/libapp_a.so"))
+    std::env::var_os("VARIANTD_BENCH_PLUGIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/release/libapp_a.so"))
 }
 
 fn plugin_call(c: &mut Criterion) {
     let path = plugin_path();
-    assert!(path.exists(), "{} missing: run `cargo build --release --workspace` first", path.display());
+    assert!(
+        path.exists(),
+        "{} missing: run `cargo build --release --workspace` first",
+        path.display()
+    );
     let loader = Loader::new(Arc::new(Retention::new(8))).unwrap();
     let lib = loader.load(&path).unwrap();
     let instance = PluginInstance::init(&lib, "app_a", "{}").unwrap();
-    let headers: Vec<(&[u8], &[u8])> = vec![(b"host", b"127.0.0.1:8080"), (b"user-agent", b"wrk"), (b"accept", b"*/*")];
+    let headers: Vec<(&[u8], &[u8])> = vec![
+        (b"host", b"127.0.0.1:8080"),
+        (b"user-agent", b"wrk"),
+        (b"accept", b"*/*"),
+    ];
     c.bench_function("plugin_call/app_a_process", |b| {
         b.iter(|| {
             let r = instance
@@ -56,11 +69,27 @@ fn plugin_call(c: &mut Criterion) {
 }
 
 fn decision(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let engine = Arc::new(rt.block_on(DecisionEngine::start(StatsigSettings::offline(workspace().join("config/statsig_specs.json")))).unwrap());
-    let spec = DecisionSpec::Gate { name: "variant_b".into(), pass: "app_b".into(), fail: "app_a".into() };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = Arc::new(
+        rt.block_on(DecisionEngine::start(StatsigSettings::offline(
+            workspace().join("config/statsig_specs.json"),
+        )))
+        .unwrap(),
+    );
+    let spec = DecisionSpec::Gate {
+        name: "variant_b".into(),
+        pass: "app_b".into(),
+        fail: "app_a".into(),
+    };
     let users: Vec<RequestUser> = (0..10_000)
-        .map(|i| RequestUser { user_key: format!("user{i}"), ip: Some([127, 0, 0, 1].into()), custom: Vec::new() })
+        .map(|i| RequestUser {
+            user_key: format!("user{i}"),
+            ip: Some([127, 0, 0, 1].into()),
+            custom: Vec::new(),
+        })
         .collect();
     let statsig_users: Vec<UserContext> = users.iter().map(RequestUser::to_statsig).collect();
     let mut i = 0usize;
@@ -78,28 +107,48 @@ fn decision(c: &mut Criterion) {
     c.bench_function("decision/gate_cached_hit", |b| {
         b.iter(|| {
             i = (i + 1) % users.len();
-            black_box(decider.decide(1, 0, &spec, &users[i]).decision.variant.len())
+            black_box(
+                decider
+                    .decide(1, 0, &spec, &users[i])
+                    .decision
+                    .variant
+                    .len(),
+            )
         })
     });
 }
 
 fn envelope(c: &mut Criterion) {
-    let body = Bytes::from_static(br#"{"variant":"A","message":"App A processed: hello","algorithm":"fast-processing"}"#);
+    let body = Bytes::from_static(
+        br#"{"variant":"A","message":"App A processed: hello","algorithm":"fast-processing"}"#,
+    );
     let app_a = Variant::new(
         VariantConfig {
             name: "app_a".into(),
             label: "A".into(),
-            target: VariantTarget::Plugin { plugin: "app_a".into(), config_json: "{}".into(), blocking: false },
+            target: VariantTarget::Plugin {
+                plugin: "app_a".into(),
+                config_json: "{}".into(),
+                blocking: false,
+            },
             fallback: None,
         },
-        Backend::Plugin { instance: None, plugin: "app_a".into(), blocking: false },
+        Backend::Plugin {
+            instance: None,
+            plugin: "app_a".into(),
+            blocking: false,
+        },
     );
     c.bench_function("envelope/build", |b| {
         b.iter(|| {
             let served = Served {
                 variant: &app_a,
                 fallback_from: None,
-                answer: Answer { status: StatusCode::OK, headers: Vec::new(), body: AnswerBody::Full(body.clone()) },
+                answer: Answer {
+                    status: StatusCode::OK,
+                    headers: Vec::new(),
+                    body: AnswerBody::Full(body.clone()),
+                },
             };
             black_box(variantd::shaping::envelope(served, None, "user1"))
         })

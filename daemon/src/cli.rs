@@ -8,7 +8,11 @@ use clap::Parser;
 use crate::config::Overrides;
 
 #[derive(Debug, Parser)]
-#[command(name = "variantd", version, about = "A/B testing at the routing layer: Statsig decides, plugins or remote apps answer.")]
+#[command(
+    name = "variantd",
+    version,
+    about = "A/B testing at the routing layer: Statsig decides, plugins or remote apps answer."
+)]
 pub struct Cli {
     /// Config file (TOML). Relative paths inside it resolve against its directory.
     #[arg(long, env = "VARIANTD_CONFIG", default_value = "config/variantd.toml")]

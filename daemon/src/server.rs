@@ -20,14 +20,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.config, &overrides)?;
     crate::telemetry::init(config.log_format);
     if cli.check {
-        println!("{}: ok ({} variants, {} routes)", config.source.display(), config.variants.len(), config.routes.len());
+        println!(
+            "{}: ok ({} variants, {} routes)",
+            config.source.display(),
+            config.variants.len(),
+            config.routes.len()
+        );
         return Ok(());
     }
     let listen = config.listen_addr()?;
     let prometheus = crate::metrics::install();
     crate::metrics::spawn_upkeep(prometheus.clone());
 
-    let api_key = std::env::var("STATSIG_API_KEY").ok().filter(|k| !k.is_empty()).map(SecretKey::new);
+    let api_key = std::env::var("STATSIG_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(SecretKey::new);
     let settings = StatsigSettings {
         specs_path: config.statsig.specs_file.clone(),
         api_key,
@@ -36,7 +44,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         environment: config.statsig.environment.clone(),
         api_url: config.statsig.api_url.clone(),
     };
-    let engine = Arc::new(DecisionEngine::start(settings).await.context("starting the Statsig engine")?);
+    let engine = Arc::new(
+        DecisionEngine::start(settings)
+            .await
+            .context("starting the Statsig engine")?,
+    );
     let status = engine.status();
     tracing::info!(mode = status.mode, source = status.source, ready = status.ready, specs = %status.specs_path, "statsig engine started");
     if let Some(e) = &status.last_error {
@@ -63,7 +75,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         engine: engine.clone(),
         decider: Decider::new(engine.clone(), cache),
         metrics: prometheus,
-        admin_token: std::env::var("VARIANTD_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        admin_token: std::env::var("VARIANTD_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
     });
     let mut server = HttpServer::new(move || {
         App::new()
@@ -77,7 +91,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if workers > 0 {
         server = server.workers(workers);
     }
-    let server = server.bind(listen).with_context(|| format!("binding {listen}"))?;
+    let server = server
+        .bind(listen)
+        .with_context(|| format!("binding {listen}"))?;
     for addr in server.addrs() {
         // Tests and scripts read this line to find an ephemeral port.
         println!("variantd listening on http://{addr}");
@@ -101,9 +117,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// SIGTERM/SIGINT: graceful stop. SIGHUP: reload config, plugins and specs.
 async fn handle_signals(handle: actix_web::dev::ServerHandle, control: Arc<Control>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -27,7 +27,12 @@ pub fn user_key(req: &HttpRequest, cfg: &UserConfig) -> Option<String> {
         }
     }
     if let Some(header) = &cfg.key_header {
-        if let Some(v) = req.headers().get(header.as_str()).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+        if let Some(v) = req
+            .headers()
+            .get(header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+        {
             return Some(v.to_string());
         }
     }
@@ -54,15 +59,25 @@ pub fn request_user(req: &HttpRequest, cfg: &UserConfig) -> Result<RequestUser, 
         }
         return Err(MissingUserKey { tried });
     };
-    let ip = cfg.client_ip.then(|| client_ip(req, cfg.trust_forwarded_for)).flatten();
+    let ip = cfg
+        .client_ip
+        .then(|| client_ip(req, cfg.trust_forwarded_for))
+        .flatten();
     let custom = cfg
         .attributes
         .iter()
         .filter_map(|(header, field)| {
-            req.headers().get(header.as_str()).and_then(|v| v.to_str().ok()).map(|v| (field.clone(), v.to_string()))
+            req.headers()
+                .get(header.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (field.clone(), v.to_string()))
         })
         .collect();
-    Ok(RequestUser { user_key, ip, custom })
+    Ok(RequestUser {
+        user_key,
+        ip,
+        custom,
+    })
 }
 
 /// The client's IP: the socket peer, or the first X-Forwarded-For entry when trusted.

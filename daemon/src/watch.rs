@@ -15,7 +15,9 @@ use crate::control::{Control, ReloadScope};
 
 /// Start the watcher thread. It lives as long as the process.
 pub fn spawn(control: Arc<Control>) -> std::io::Result<()> {
-    std::thread::Builder::new().name("variantd-watch".into()).spawn(move || run(control))?;
+    std::thread::Builder::new()
+        .name("variantd-watch".into())
+        .spawn(move || run(control))?;
     Ok(())
 }
 
@@ -56,7 +58,10 @@ impl Targets {
 
     /// Which reloads a changed path calls for.
     fn classify(&self, path: &Path, scopes: &mut Vec<ReloadScope>) {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let parent = path.parent().unwrap_or(Path::new(""));
         let configmap_swap = name == "..data";
         let mut add = |s: ReloadScope| {
@@ -64,13 +69,17 @@ impl Targets {
                 scopes.push(s);
             }
         };
-        if path == self.config_file || (configmap_swap && Some(parent) == self.config_file.parent()) {
+        if path == self.config_file || (configmap_swap && Some(parent) == self.config_file.parent())
+        {
             add(ReloadScope::Config);
         }
         if path == self.specs_file || (configmap_swap && Some(parent) == self.specs_file.parent()) {
             add(ReloadScope::Specs);
         }
-        let temporary = name.starts_with('.') && !configmap_swap || name.ends_with(".tmp") || name.ends_with('~') || name.ends_with(".swp");
+        let temporary = name.starts_with('.') && !configmap_swap
+            || name.ends_with(".tmp")
+            || name.ends_with('~')
+            || name.ends_with(".swp");
         if parent == self.plugin_dir && !temporary && (configmap_swap || name.ends_with(".so")) {
             add(ReloadScope::Plugins);
         }
@@ -91,7 +100,9 @@ fn run(control: Arc<Control>) {
         for dir in targets.dirs() {
             match debouncer.watch(&dir, RecursiveMode::NonRecursive) {
                 Ok(()) => tracing::info!(dir = %dir.display(), "watching"),
-                Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory; changes there need SIGHUP"),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory; changes there need SIGHUP")
+                }
             }
         }
         // Serve events until the config moves what we watch.

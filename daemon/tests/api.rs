@@ -17,9 +17,17 @@ fn example_daemon() -> Daemon {
 }
 
 /// `selected_variant` for each key, requested from `d` with `threads` clients.
-fn selected_variants(d: &Daemon, path: &str, keys: &[String], threads: usize) -> HashMap<String, String> {
+fn selected_variants(
+    d: &Daemon,
+    path: &str,
+    keys: &[String],
+    threads: usize,
+) -> HashMap<String, String> {
     let keys = Arc::new(keys.to_vec());
-    let chunks: Vec<Vec<String>> = keys.chunks(keys.len().div_ceil(threads)).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<String>> = keys
+        .chunks(keys.len().div_ceil(threads))
+        .map(|c| c.to_vec())
+        .collect();
     let handles: Vec<_> = chunks
         .into_iter()
         .map(|chunk| {
@@ -29,15 +37,27 @@ fn selected_variants(d: &Daemon, path: &str, keys: &[String], threads: usize) ->
                 chunk
                     .into_iter()
                     .map(|k| {
-                        let body: Value = client.get(&base).query(&[("user_key", &k)]).send().unwrap().json().unwrap();
-                        let v = body["ab_test_result"]["selected_variant"].as_str().unwrap_or_else(|| panic!("{body}")).to_string();
+                        let body: Value = client
+                            .get(&base)
+                            .query(&[("user_key", &k)])
+                            .send()
+                            .unwrap()
+                            .json()
+                            .unwrap();
+                        let v = body["ab_test_result"]["selected_variant"]
+                            .as_str()
+                            .unwrap_or_else(|| panic!("{body}"))
+                            .to_string();
                         (k, v)
                     })
                     .collect::<Vec<_>>()
             })
         })
         .collect();
-    handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect()
 }
 
 fn keys(n: usize) -> Vec<String> {
@@ -47,16 +67,33 @@ fn keys(n: usize) -> Vec<String> {
 #[test]
 fn envelope_is_exactly_the_originals() {
     let d = example_daemon();
-    let r = client().get(d.url("/process/hello")).query(&[("user_key", "user1")]).send().unwrap();
+    let r = client()
+        .get(d.url("/process/hello"))
+        .query(&[("user_key", "user1")])
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let variant = r.headers()["x-variantd-variant"].to_str().unwrap().to_string();
-    let rule = r.headers()["x-variantd-rule-id"].to_str().unwrap().to_string();
+    let variant = r.headers()["x-variantd-variant"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let rule = r.headers()["x-variantd-rule-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert_eq!(r.headers()["x-variantd-decided-by"], "gate=variant_b");
-    assert!(r.headers()["x-variantd-reason"].to_str().unwrap().contains("Recognized"));
+    assert!(r.headers()["x-variantd-reason"]
+        .to_str()
+        .unwrap()
+        .contains("Recognized"));
     assert_eq!(rule, "rollout50");
     let text = r.text().unwrap();
     let body: Value = serde_json::from_str(&text).unwrap();
-    let (label, app, algorithm) = if variant == "app_b" { ("B", "B", "enhanced-processing") } else { ("A", "A", "fast-processing") };
+    let (label, app, algorithm) = if variant == "app_b" {
+        ("B", "B", "enhanced-processing")
+    } else {
+        ("A", "A", "fast-processing")
+    };
     // Byte for byte, field order included, as the original FastAPI app answers.
     assert_eq!(
         text,
@@ -93,20 +130,30 @@ fn gate_splits_half_and_half_over_10000_keys_and_is_stable() {
     // ...from a second instance at the same time...
     let other = example_daemon();
     let there = selected_variants(&other, "/process/x", &sample, 2);
-    assert!(sample.iter().all(|k| there[k] == first[k]), "two instances disagree");
+    assert!(
+        sample.iter().all(|k| there[k] == first[k]),
+        "two instances disagree"
+    );
 
     // ...and after a restart.
     drop(d);
     let restarted = example_daemon();
     let after = selected_variants(&restarted, "/process/x", &sample, 2);
-    assert!(sample.iter().all(|k| after[k] == first[k]), "a restart changed assignments");
+    assert!(
+        sample.iter().all(|k| after[k] == first[k]),
+        "a restart changed assignments"
+    );
 }
 
 #[test]
 fn allowlisted_qa_users_always_get_b() {
     let d = example_daemon();
     for user in ["qa-alice", "qa-bob", "qa-carol"] {
-        let r = client().get(d.url("/process/hi")).query(&[("user_key", user)]).send().unwrap();
+        let r = client()
+            .get(d.url("/process/hi"))
+            .query(&[("user_key", user)])
+            .send()
+            .unwrap();
         assert_eq!(r.headers()["x-variantd-rule-id"], "qa_allowlist");
         let body: Value = r.json().unwrap();
         assert_eq!(body["ab_test_result"]["selected_variant"], "B", "{user}");
@@ -128,9 +175,20 @@ fn experiment_splits_about_a_third_each() {
         assert!((0.30..=0.367).contains(&share), "{label}: {share}");
     }
     // The variant's own answer matches the chosen label.
-    let body: Value = client().get(d.url("/experiment/process/hi?user_key=user7")).send().unwrap().json().unwrap();
-    assert_eq!(body["ab_test_result"]["selected_variant"], body["response"]["variant"]);
-    assert_eq!(body["ab_test_result"]["experiment_name"], "variant_experiment");
+    let body: Value = client()
+        .get(d.url("/experiment/process/hi?user_key=user7"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        body["ab_test_result"]["selected_variant"],
+        body["response"]["variant"]
+    );
+    assert_eq!(
+        body["ab_test_result"]["experiment_name"],
+        "variant_experiment"
+    );
 }
 
 #[test]
@@ -140,14 +198,23 @@ fn a_header_mapped_attribute_drives_a_custom_rule() {
     let failing: Vec<String> = keys(40)
         .into_iter()
         .filter(|k| {
-            let r = client().get(d.url("/process/x")).query(&[("user_key", k)]).send().unwrap();
+            let r = client()
+                .get(d.url("/process/x"))
+                .query(&[("user_key", k)])
+                .send()
+                .unwrap();
             r.headers()["x-variantd-variant"] == "app_a"
         })
         .take(5)
         .collect();
     assert!(!failing.is_empty());
     for k in &failing {
-        let r = client().get(d.url("/process/x")).query(&[("user_key", k)]).header("X-User-Plan", "enterprise").send().unwrap();
+        let r = client()
+            .get(d.url("/process/x"))
+            .query(&[("user_key", k)])
+            .header("X-User-Plan", "enterprise")
+            .send()
+            .unwrap();
         assert_eq!(r.headers()["x-variantd-rule-id"], "plan_enterprise", "{k}");
         assert_eq!(r.headers()["x-variantd-variant"], "app_b", "{k}");
     }
@@ -158,7 +225,10 @@ fn errors_are_json_and_name_what_is_wrong() {
     let d = example_daemon();
     let (status, body) = get_json(&d.url("/process/hello"));
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("user_key"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("user_key"),
+        "{body}"
+    );
 
     let (status, body) = get_json(&d.url("/variants/nope/process/x"));
     assert_eq!(status, 404);
@@ -168,12 +238,19 @@ fn errors_are_json_and_name_what_is_wrong() {
     assert_eq!(status, 404);
     assert!(body["error"].is_string());
 
-    let r = client().delete(d.url("/process/x?user_key=u")).send().unwrap();
+    let r = client()
+        .delete(d.url("/process/x?user_key=u"))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 405);
     assert!(r.json::<Value>().unwrap()["allowed"].is_array());
 
     let r = client().get(d.url("/variants/app_a/nope")).send().unwrap();
-    assert_eq!(r.status().as_u16(), 404, "a variant's own 404 passes through");
+    assert_eq!(
+        r.status().as_u16(),
+        404,
+        "a variant's own 404 passes through"
+    );
 }
 
 #[test]
@@ -217,8 +294,18 @@ fn user_key_can_come_from_a_header_or_a_cookie() {
     let d = work.start();
     for (how, req) in [
         ("query", client().get(d.url("/process/m?uid=qa-alice"))),
-        ("header", client().get(d.url("/process/m")).header("X-User-Key", "qa-alice")),
-        ("cookie", client().get(d.url("/process/m")).header("cookie", "uid=qa-alice")),
+        (
+            "header",
+            client()
+                .get(d.url("/process/m"))
+                .header("X-User-Key", "qa-alice"),
+        ),
+        (
+            "cookie",
+            client()
+                .get(d.url("/process/m"))
+                .header("cookie", "uid=qa-alice"),
+        ),
     ] {
         let body: Value = req.send().unwrap().json().unwrap();
         assert_eq!(body["ab_test_result"]["user_key"], "qa-alice", "{how}");
@@ -235,10 +322,17 @@ fn an_invalid_config_fails_startup_with_its_line() {
     let text = example_config("").replace("label = \"B\"", "label = \"B\"\nlable = \"typo\"");
     let line = text.lines().position(|l| l.starts_with("lable")).unwrap() + 1;
     work.write_config(&text);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_variantd")).arg("--config").arg(work.config_path()).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_variantd"))
+        .arg("--config")
+        .arg(work.config_path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("variantd.toml:{line}:")), "expected line {line}: {err}");
+    assert!(
+        err.contains(&format!("variantd.toml:{line}:")),
+        "expected line {line}: {err}"
+    );
     assert!(err.contains("lable"), "{err}");
 }
 
@@ -249,31 +343,60 @@ fn a_gate_missing_from_the_specs_is_a_warning_not_an_error() {
         "[[routes]]\npath = \"/new/process/{m}\"\nstrip_prefix = \"/new\"\ngate = \"not_yet_created\"\npass = \"app_b\"\nfail = \"app_a\"\n",
     ));
     let d = work.start();
-    let r = client().get(d.url("/new/process/x?user_key=qa-alice")).send().unwrap();
+    let r = client()
+        .get(d.url("/new/process/x?user_key=qa-alice"))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text());
-    assert_eq!(r.headers()["x-variantd-variant"], "app_a", "Statsig's default for an unknown gate is false");
-    assert!(r.headers()["x-variantd-reason"].to_str().unwrap().contains("Unrecognized"));
-    assert!(d.logs().contains("not_yet_created"), "startup warns about it");
+    assert_eq!(
+        r.headers()["x-variantd-variant"],
+        "app_a",
+        "Statsig's default for an unknown gate is false"
+    );
+    assert!(r.headers()["x-variantd-reason"]
+        .to_str()
+        .unwrap()
+        .contains("Unrecognized"));
+    assert!(
+        d.logs().contains("not_yet_created"),
+        "startup warns about it"
+    );
     let (status, ready) = get_json(&d.url("/readyz"));
     assert_eq!(status, 200);
-    assert!(ready["warnings"].to_string().contains("not_yet_created"), "{ready}");
+    assert!(
+        ready["warnings"].to_string().contains("not_yet_created"),
+        "{ready}"
+    );
 }
 
 #[test]
 fn sigterm_finishes_in_flight_requests_flushes_exposures_and_exits_zero() {
     let work = Workdir::new().with_example_plugins();
     deploy("fixture_echo", &work.plugins(), "libecho.so");
-    work.write_config(&example_config("[variants.slow]\nplugin = \"echo\"\nblocking = true\n"));
+    work.write_config(&example_config(
+        "[variants.slow]\nplugin = \"echo\"\nblocking = true\n",
+    ));
     let mut d = work.start();
     let dir = d.dir.clone();
     let (status, _) = get_json(&d.url("/process/x?user_key=exposed-user"));
     assert_eq!(status, 200);
     let slow_url = d.url("/variants/slow/x?sleep_ms=700");
-    let slow = std::thread::spawn(move || client().get(slow_url).send().map(|r| r.status().as_u16()));
+    let slow =
+        std::thread::spawn(move || client().get(slow_url).send().map(|r| r.status().as_u16()));
     std::thread::sleep(Duration::from_millis(200));
     let status = d.terminate();
     assert!(status.success(), "exit status {status:?}");
-    assert_eq!(slow.join().unwrap().unwrap(), 200, "the in-flight request finished");
-    let exposures = std::fs::read_to_string(dir.join("exposures.jsonl")).expect("exposures file written");
-    assert!(exposures.lines().any(|l| l.contains("exposed-user") && l.contains("variant_b")), "{exposures}");
+    assert_eq!(
+        slow.join().unwrap().unwrap(),
+        200,
+        "the in-flight request finished"
+    );
+    let exposures =
+        std::fs::read_to_string(dir.join("exposures.jsonl")).expect("exposures file written");
+    assert!(
+        exposures
+            .lines()
+            .any(|l| l.contains("exposed-user") && l.contains("variant_b")),
+        "{exposures}"
+    );
 }

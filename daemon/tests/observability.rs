@@ -10,7 +10,12 @@ use serde_json::{json, Value};
 use support::*;
 
 fn metrics(d: &Daemon) -> String {
-    client().get(d.url("/metrics")).send().unwrap().text().unwrap()
+    client()
+        .get(d.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
 }
 
 /// The value of the sample whose name and labels contain all of `needles`.
@@ -31,22 +36,54 @@ fn request_counters_match_what_was_routed_and_the_histogram_observes() {
     let mut routed: HashMap<String, usize> = HashMap::new();
     let c = client();
     for i in 0..200 {
-        let r = c.get(d.url(&format!("/process/m?user_key=metrics-user{i}"))).send().unwrap();
+        let r = c
+            .get(d.url(&format!("/process/m?user_key=metrics-user{i}")))
+            .send()
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
-        *routed.entry(r.headers()["x-variantd-variant"].to_str().unwrap().to_string()).or_default() += 1;
+        *routed
+            .entry(
+                r.headers()["x-variantd-variant"]
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            )
+            .or_default() += 1;
     }
     let after = metrics(&d);
-    assert!(routed.len() == 2, "both variants were routed to: {routed:?}");
+    assert!(
+        routed.len() == 2,
+        "both variants were routed to: {routed:?}"
+    );
     for (variant, n) in &routed {
-        let labels = [format!("variant=\"{variant}\""), "route=\"/process/{message}\"".to_string(), "status=\"200\"".to_string()];
+        let labels = [
+            format!("variant=\"{variant}\""),
+            "route=\"/process/{message}\"".to_string(),
+            "status=\"200\"".to_string(),
+        ];
         let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-        let delta = sample(&after, "variantd_requests_total", &labels) - sample(&before, "variantd_requests_total", &labels);
+        let delta = sample(&after, "variantd_requests_total", &labels)
+            - sample(&before, "variantd_requests_total", &labels);
         assert_eq!(delta as usize, *n, "{variant}");
     }
-    let count = sample(&after, "variantd_request_duration_seconds_count", &["route=\"/process/{message}\""]);
+    let count = sample(
+        &after,
+        "variantd_request_duration_seconds_count",
+        &["route=\"/process/{message}\""],
+    );
     assert!(count >= 200.0, "histogram count {count}");
-    assert!(after.contains("variantd_request_duration_seconds_bucket"), "histogram buckets exported");
-    for name in ["variantd_plugin_events_total", "variantd_plugins_loaded", "variantd_plugin_libraries_retained", "variantd_specs_age_seconds", "variantd_specs_source", "variantd_exposures_total"] {
+    assert!(
+        after.contains("variantd_request_duration_seconds_bucket"),
+        "histogram buckets exported"
+    );
+    for name in [
+        "variantd_plugin_events_total",
+        "variantd_plugins_loaded",
+        "variantd_plugin_libraries_retained",
+        "variantd_specs_age_seconds",
+        "variantd_specs_source",
+        "variantd_exposures_total",
+    ] {
         assert!(after.contains(name), "{name} missing from /metrics");
     }
     assert!(after.contains("variantd_specs_source{source=\"file\"} 1"));
@@ -58,16 +95,37 @@ fn readyz_is_503_while_specs_are_missing_and_200_once_they_appear() {
     std::fs::remove_file(work.path().join("statsig_specs.json")).unwrap();
     work.write_config(&example_config(""));
     let d = work.start();
-    assert_eq!(client().get(d.url("/healthz")).send().unwrap().status().as_u16(), 200);
+    assert_eq!(
+        client()
+            .get(d.url("/healthz"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
     let (status, body) = get_json(&d.url("/readyz"));
     assert_eq!(status, 503, "{body}");
     assert!(body["reasons"].to_string().contains("specs"), "{body}");
     // Serving continues with Statsig defaults, and says so.
-    let r = client().get(d.url("/process/m?user_key=qa-alice")).send().unwrap();
+    let r = client()
+        .get(d.url("/process/m?user_key=qa-alice"))
+        .send()
+        .unwrap();
     assert_eq!(r.headers()["x-variantd-variant"], "app_a");
-    write_atomic(&d.dir.join("statsig_specs.json"), &std::fs::read_to_string(shipped_specs()).unwrap());
-    assert!(wait_until(Duration::from_secs(5), || get_json(&d.url("/readyz")).0 == 200), "ready after the file appears");
-    let r = client().get(d.url("/process/m?user_key=qa-alice")).send().unwrap();
+    write_atomic(
+        &d.dir.join("statsig_specs.json"),
+        &std::fs::read_to_string(shipped_specs()).unwrap(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || get_json(&d.url("/readyz")).0
+            == 200),
+        "ready after the file appears"
+    );
+    let r = client()
+        .get(d.url("/process/m?user_key=qa-alice"))
+        .send()
+        .unwrap();
     assert_eq!(r.headers()["x-variantd-variant"], "app_b");
 }
 
@@ -80,23 +138,39 @@ fn events_are_validated_and_land_in_the_events_file_after_a_flush() {
         let r = client().post(d.url("/events")).json(&body).send().unwrap();
         (r.status().as_u16(), r.json::<Value>().unwrap())
     };
-    let (status, _) = post(json!({ "user_key": "buyer-1", "event_name": "purchase", "value": 9.99, "metadata": { "sku": "A-1" } }));
+    let (status, _) = post(
+        json!({ "user_key": "buyer-1", "event_name": "purchase", "value": 9.99, "metadata": { "sku": "A-1" } }),
+    );
     assert_eq!(status, 202);
-    let (status, _) = post(json!({ "user_key": "buyer-2", "event_name": "signup", "value": "pro" }));
+    let (status, _) =
+        post(json!({ "user_key": "buyer-2", "event_name": "signup", "value": "pro" }));
     assert_eq!(status, 202);
     for (body, field) in [
         (json!({ "event_name": "x" }), "user_key"),
         (json!({ "user_key": "", "event_name": "x" }), "user_key"),
         (json!({ "user_key": "u" }), "event_name"),
-        (json!({ "user_key": "u", "event_name": "x", "value": [1] }), "value"),
-        (json!({ "user_key": "u", "event_name": "x", "metadata": "nope" }), "metadata"),
-        (json!({ "user_key": "u", "event_name": "x", "color": "red" }), "color"),
+        (
+            json!({ "user_key": "u", "event_name": "x", "value": [1] }),
+            "value",
+        ),
+        (
+            json!({ "user_key": "u", "event_name": "x", "metadata": "nope" }),
+            "metadata",
+        ),
+        (
+            json!({ "user_key": "u", "event_name": "x", "color": "red" }),
+            "color",
+        ),
     ] {
         let (status, err) = post(body.clone());
         assert_eq!(status, 400, "{body}");
         assert_eq!(err["field"], field, "{body} → {err}");
     }
-    let r = client().post(d.url("/events")).body("{not json").send().unwrap();
+    let r = client()
+        .post(d.url("/events"))
+        .body("{not json")
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 
     let (status, flushed) = {
@@ -105,24 +179,43 @@ fn events_are_validated_and_land_in_the_events_file_after_a_flush() {
     };
     assert_eq!(status, 200, "{flushed}");
     let text = std::fs::read_to_string(d.dir.join("exposures.jsonl")).unwrap_or_default();
-    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let purchase = events.iter().find(|e| e["eventName"] == "purchase").unwrap_or_else(|| panic!("no purchase in {text}"));
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let purchase = events
+        .iter()
+        .find(|e| e["eventName"] == "purchase")
+        .unwrap_or_else(|| panic!("no purchase in {text}"));
     assert_eq!(purchase["user"]["userID"], "buyer-1");
     assert_eq!(purchase["value"], 9.99);
     assert_eq!(purchase["metadata"]["sku"], "A-1");
-    assert!(events.iter().any(|e| e["eventName"] == "signup" && e["value"] == "pro"));
+    assert!(events
+        .iter()
+        .any(|e| e["eventName"] == "signup" && e["value"] == "pro"));
     assert!(metrics(&d).contains("variantd_events_written_total"));
 }
 
 #[test]
 fn access_log_lines_are_json_when_asked_and_carry_the_request() {
     let work = Workdir::new().with_example_plugins();
-    work.write_config(&example_config("").replace("workers = 2", "workers = 2\nlog_format = \"json\""));
+    work.write_config(
+        &example_config("").replace("workers = 2", "workers = 2\nlog_format = \"json\""),
+    );
     let d = work.start();
-    let r = client().get(d.url("/process/m?user_key=qa-bob")).header("x-request-id", "trace-me-42").send().unwrap();
+    let r = client()
+        .get(d.url("/process/m?user_key=qa-bob"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "trace-me-42");
     assert!(d.wait_for_log("trace-me-42", Duration::from_secs(3)));
-    let line = d.logs().lines().find(|l| l.contains("trace-me-42")).unwrap().to_string();
+    let line = d
+        .logs()
+        .lines()
+        .find(|l| l.contains("trace-me-42"))
+        .unwrap()
+        .to_string();
     let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     assert_eq!(v["request_id"], "trace-me-42");
     assert_eq!(v["route"], "/process/{message}");
@@ -151,19 +244,62 @@ fn secrets_never_reach_logs_admin_output_or_error_bodies() {
     let (status, body) = get_json(&d.url("/process/m?user_key=qa-alice"));
     assert_eq!(status, 200, "serves from the local file: {body}");
     assert_eq!(body["ab_test_result"]["selected_variant"], "B");
-    let ready: Value = client().get(d.url("/readyz")).send().unwrap().json().unwrap();
+    let ready: Value = client()
+        .get(d.url("/readyz"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(ready["statsig"]["mode"], "live");
-    assert!(ready["warnings"].to_string().to_lowercase().contains("statsig"), "unreachable Statsig is reported: {ready}");
+    assert!(
+        ready["warnings"]
+            .to_string()
+            .to_lowercase()
+            .contains("statsig"),
+        "unreachable Statsig is reported: {ready}"
+    );
 
     // Admin wants the token.
-    assert_eq!(client().get(d.url("/admin/config")).send().unwrap().status().as_u16(), 401);
-    let wrong = client().get(d.url("/admin/config")).bearer_auth("nope").send().unwrap();
+    assert_eq!(
+        client()
+            .get(d.url("/admin/config"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let wrong = client()
+        .get(d.url("/admin/config"))
+        .bearer_auth("nope")
+        .send()
+        .unwrap();
     assert_eq!(wrong.status().as_u16(), 401);
-    let admin = client().get(d.url("/admin/config")).bearer_auth(token).send().unwrap().text().unwrap();
-    let status = client().get(d.url("/admin/status")).bearer_auth(token).send().unwrap().text().unwrap();
+    let admin = client()
+        .get(d.url("/admin/config"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let status = client()
+        .get(d.url("/admin/status"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    for (what, text) in [("logs", d.logs()), ("admin config", admin), ("admin status", status), ("readyz", ready.to_string())] {
-        assert!(!text.contains("DoNotLeakThisKey"), "Statsig key leaked into {what}");
+    for (what, text) in [
+        ("logs", d.logs()),
+        ("admin config", admin),
+        ("admin status", status),
+        ("readyz", ready.to_string()),
+    ] {
+        assert!(
+            !text.contains("DoNotLeakThisKey"),
+            "Statsig key leaked into {what}"
+        );
         assert!(!text.contains(token), "admin token leaked into {what}");
     }
 }

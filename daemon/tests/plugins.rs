@@ -28,25 +28,54 @@ fn request<'a>(method: &'a str, path: &'a str, body: &'a [u8]) -> PluginRequest<
 }
 
 fn call_json(instance: &PluginInstance, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
-    let r = instance.call(&request(method, path, body)).expect("plugin answers");
-    (r.status, serde_json::from_slice(&r.body).expect("JSON body"))
+    let r = instance
+        .call(&request(method, path, body))
+        .expect("plugin answers");
+    (
+        r.status,
+        serde_json::from_slice(&r.body).expect("JSON body"),
+    )
 }
 
 #[test]
 fn example_plugins_answer_like_the_original_apps() {
     let loader = loader();
     let cases = [
-        ("app_a", "A", "App A processed: hello world", "fast-processing"),
-        ("app_b", "B", "App B processed: hello world", "enhanced-processing"),
-        ("app_c", "C", "App C processed: hello world", "native-c-processing"),
+        (
+            "app_a",
+            "A",
+            "App A processed: hello world",
+            "fast-processing",
+        ),
+        (
+            "app_b",
+            "B",
+            "App B processed: hello world",
+            "enhanced-processing",
+        ),
+        (
+            "app_c",
+            "C",
+            "App C processed: hello world",
+            "native-c-processing",
+        ),
     ];
     for (name, variant, message, algorithm) in cases {
-        let lib = loader.load(&artifact(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(lib.name, name, "plugins are identified by their declared name");
+        let lib = loader
+            .load(&artifact(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            lib.name, name,
+            "plugins are identified by their declared name"
+        );
         let inst = PluginInstance::init(&lib, name, "{}").unwrap();
         let (status, body) = call_json(&inst, "GET", "/process/hello%20world", b"");
         assert_eq!(status, 200);
-        assert_eq!(body, json!({ "variant": variant, "message": message, "algorithm": algorithm }), "{name}");
+        assert_eq!(
+            body,
+            json!({ "variant": variant, "message": message, "algorithm": algorithm }),
+            "{name}"
+        );
         let (status, body) = call_json(&inst, "GET", "/nope", b"");
         assert_eq!(status, 404, "{name}: {body}");
         assert!(body.get("error").is_some());
@@ -79,23 +108,48 @@ fn every_refusal_has_its_own_reason() {
     let dir = tempfile::tempdir().unwrap();
     let text_so = dir.path().join("notes.so");
     std::fs::write(&text_so, "this is not a library\n").unwrap();
-    assert_eq!(loader.load(&text_so).err(), Some(LoadError::NotSharedLibrary));
+    assert_eq!(
+        loader.load(&text_so).err(),
+        Some(LoadError::NotSharedLibrary)
+    );
 
-    assert_eq!(loader.load(&artifact("fixture_no_entry")).err(), Some(LoadError::MissingEntrySymbol));
-    assert_eq!(loader.load(&artifact("fixture_bad_abi")).err(), Some(LoadError::AbiMajorMismatch { found: 2, expected: 1 }));
-    assert!(matches!(loader.load(&artifact("fixture_small_descriptor")).err(), Some(LoadError::DescriptorTooSmall { found: 16, .. })));
-    assert_eq!(loader.load(&artifact("fixture_null_hooks")).err(), Some(LoadError::MissingHook("handle")));
+    assert_eq!(
+        loader.load(&artifact("fixture_no_entry")).err(),
+        Some(LoadError::MissingEntrySymbol)
+    );
+    assert_eq!(
+        loader.load(&artifact("fixture_bad_abi")).err(),
+        Some(LoadError::AbiMajorMismatch {
+            found: 2,
+            expected: 1
+        })
+    );
+    assert!(matches!(
+        loader.load(&artifact("fixture_small_descriptor")).err(),
+        Some(LoadError::DescriptorTooSmall { found: 16, .. })
+    ));
+    assert_eq!(
+        loader.load(&artifact("fixture_null_hooks")).err(),
+        Some(LoadError::MissingHook("handle"))
+    );
 
-    let failing = loader.load(&artifact("fixture_failing_init")).expect("loads; init is per variant");
+    let failing = loader
+        .load(&artifact("fixture_failing_init"))
+        .expect("loads; init is per variant");
     match PluginInstance::init(&failing, "v", "{}") {
-        Err(LoadError::InitFailed { code, .. }) => assert_eq!(code, variantd_plugin_api::abi::VD_ERR_INVALID_CONFIG),
+        Err(LoadError::InitFailed { code, .. }) => {
+            assert_eq!(code, variantd_plugin_api::abi::VD_ERR_INVALID_CONFIG)
+        }
         other => panic!("expected init failure, got {:?}", other.map(|_| ())),
     }
     // A panic inside init is caught by the SDK and is an init failure, not a crash.
     let panicking = loader.load(&artifact("fixture_panicking")).unwrap();
     assert!(matches!(
         PluginInstance::init(&panicking, "v", r#"{"panic_in_init":true}"#),
-        Err(LoadError::InitFailed { code: variantd_plugin_api::abi::VD_ERR_PANIC, .. })
+        Err(LoadError::InitFailed {
+            code: variantd_plugin_api::abi::VD_ERR_PANIC,
+            ..
+        })
     ));
 }
 
@@ -115,7 +169,10 @@ fn echo_plugin_sees_every_request_field() {
     let loader = loader();
     let lib = loader.load(&artifact("fixture_echo")).unwrap();
     let inst = PluginInstance::init(&lib, "echo_variant", r#"{"greeting":"hi"}"#).unwrap();
-    let req = PluginRequest { query: "a=1&b=2", ..request("PUT", "/x/y", b"payload") };
+    let req = PluginRequest {
+        query: "a=1&b=2",
+        ..request("PUT", "/x/y", b"payload")
+    };
     let r = inst.call(&req).unwrap();
     let body: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(body["method"], "PUT");
@@ -135,7 +192,12 @@ fn echo_plugin_sees_every_request_field() {
 fn daemon_refuses_bad_plugins_and_survives_panics() {
     let work = Workdir::new().with_example_plugins();
     let plugins = work.plugins();
-    for bad in ["fixture_bad_abi", "fixture_no_entry", "fixture_small_descriptor", "fixture_failing_init"] {
+    for bad in [
+        "fixture_bad_abi",
+        "fixture_no_entry",
+        "fixture_small_descriptor",
+        "fixture_failing_init",
+    ] {
         deploy(bad, &plugins, &format!("lib{bad}.so"));
     }
     deploy("fixture_panicking", &plugins, "libpanicking.so");
@@ -158,16 +220,40 @@ fallback = "app_a"
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["file"].as_str().unwrap().rsplit('/').next().unwrap().to_string(), r["reason"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["file"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                r["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    let reason = |file: &str| refused.iter().find(|(f, _)| f == file).map(|(_, r)| r.clone()).unwrap_or_else(|| panic!("{file} not refused: {refused:?}"));
+    let reason = |file: &str| {
+        refused
+            .iter()
+            .find(|(f, _)| f == file)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{file} not refused: {refused:?}"))
+    };
     assert!(reason("libfixture_bad_abi.so").contains("ABI major version 2"));
     assert!(reason("libfixture_no_entry.so").contains("missing entry symbol"));
     assert!(reason("libfixture_small_descriptor.so").contains("descriptor is 16 bytes"));
     assert!(reason("libfixture_failing_init.so").contains("init failed"));
     assert!(reason("garbage.so").contains("not a shared library"));
-    assert!(reason("libapp_a_copy.so").contains("already served"), "{refused:?}");
-    for line in ["ABI major version 2", "missing entry symbol", "not a shared library"] {
+    assert!(
+        reason("libapp_a_copy.so").contains("already served"),
+        "{refused:?}"
+    );
+    for line in [
+        "ABI major version 2",
+        "missing entry symbol",
+        "not a shared library",
+    ] {
         assert!(d.logs().contains(line), "log lacks `{line}`");
     }
 
@@ -182,10 +268,16 @@ fallback = "app_a"
     assert!(body["error"].as_str().unwrap().contains("panic"), "{body}");
     let (status, body) = get_json(&d.url("/variants/boom/ok"));
     assert_eq!((status, body), (200, json!({ "ok": true })));
-    assert!(d.wait_for_log("panicked", Duration::from_secs(2)), "plugin's panic message reaches the daemon log");
+    assert!(
+        d.wait_for_log("panicked", Duration::from_secs(2)),
+        "plugin's panic message reaches the daemon log"
+    );
 
     // A variant whose plugin failed init answers with its fallback.
-    let r = client().get(d.url("/variants/broken/process/x")).send().unwrap();
+    let r = client()
+        .get(d.url("/variants/broken/process/x"))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["x-variantd-fallback-from"], "broken");
     assert_eq!(r.headers()["x-variantd-variant"], "app_a");
@@ -197,9 +289,18 @@ fn plugin_log_lines_are_attributed_to_their_plugin() {
     deploy("fixture_echo", &work.plugins(), "libecho.so");
     work.write_config(&example_config("[variants.e]\nplugin = \"echo\"\n"));
     let d = work.start();
-    let r = client().get(d.url("/variants/e/x")).header("x-echo-log", "hello from the plugin").send().unwrap();
+    let r = client()
+        .get(d.url("/variants/e/x"))
+        .header("x-echo-log", "hello from the plugin")
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(d.wait_for_log("hello from the plugin", Duration::from_secs(2)));
-    let line = d.logs().lines().find(|l| l.contains("hello from the plugin")).unwrap().to_string();
+    let line = d
+        .logs()
+        .lines()
+        .find(|l| l.contains("hello from the plugin"))
+        .unwrap()
+        .to_string();
     assert!(line.contains("plugin") && line.contains("echo"), "{line}");
 }

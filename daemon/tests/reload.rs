@@ -48,26 +48,43 @@ fn swap_to(generation: u32, plugins: &Path) -> Instant {
 /// Check that an answer came wholly from one version; return its generation.
 fn whole_generation(resp: reqwest::blocking::Response) -> Result<u64, String> {
     let status = resp.status().as_u16();
-    let header = resp.headers().get("x-generation").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = resp
+        .headers()
+        .get("x-generation")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = resp.bytes().map_err(|e| format!("reading body: {e}"))?;
     if status != 200 {
-        return Err(format!("status {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "status {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
     }
-    let json: Value = serde_json::from_slice(&body).map_err(|e| format!("not JSON ({e}): {}", String::from_utf8_lossy(&body)))?;
-    let generation = json["generation"].as_u64().ok_or_else(|| format!("no generation: {json}"))?;
+    let json: Value = serde_json::from_slice(&body)
+        .map_err(|e| format!("not JSON ({e}): {}", String::from_utf8_lossy(&body)))?;
+    let generation = json["generation"]
+        .as_u64()
+        .ok_or_else(|| format!("no generation: {json}"))?;
     let digit = char::from_digit(generation as u32, 10).ok_or("generation is not one digit")?;
     let payload = json["payload"].as_str().unwrap_or_default();
     if payload.len() != PAYLOAD_LEN || payload.chars().any(|c| c != digit) {
-        return Err(format!("payload does not belong wholly to generation {generation}"));
+        return Err(format!(
+            "payload does not belong wholly to generation {generation}"
+        ));
     }
     if header.as_deref() != Some(generation.to_string().as_str()) {
-        return Err(format!("header x-generation {header:?} but body generation {generation}"));
+        return Err(format!(
+            "header x-generation {header:?} but body generation {generation}"
+        ));
     }
     Ok(generation)
 }
 
 fn generation_of(client: &reqwest::blocking::Client, url: &str) -> Result<u64, String> {
-    let resp = client.get(url).send().map_err(|e| format!("request failed: {e}"))?;
+    let resp = client
+        .get(url)
+        .send()
+        .map_err(|e| format!("request failed: {e}"))?;
     whole_generation(resp)
 }
 
@@ -88,8 +105,13 @@ impl Load {
         let failures = Arc::new(Mutex::new(Vec::new()));
         let threads = (0..threads)
             .map(|_| {
-                let (url, stop, ok, per_generation, failures) =
-                    (url.clone(), stop.clone(), ok.clone(), per_generation.clone(), failures.clone());
+                let (url, stop, ok, per_generation, failures) = (
+                    url.clone(),
+                    stop.clone(),
+                    ok.clone(),
+                    per_generation.clone(),
+                    failures.clone(),
+                );
                 std::thread::spawn(move || {
                     let client = client();
                     while !stop.load(Ordering::Relaxed) {
@@ -104,7 +126,13 @@ impl Load {
                 })
             })
             .collect();
-        Load { stop, ok, per_generation, failures, threads }
+        Load {
+            stop,
+            ok,
+            per_generation,
+            failures,
+            threads,
+        }
     }
 
     /// Stop and return (answers, answers per generation 1 and 2, failures).
@@ -113,7 +141,10 @@ impl Load {
         for t in self.threads {
             t.join().unwrap();
         }
-        let per = [self.per_generation[1].load(Ordering::Relaxed), self.per_generation[2].load(Ordering::Relaxed)];
+        let per = [
+            self.per_generation[1].load(Ordering::Relaxed),
+            self.per_generation[2].load(Ordering::Relaxed),
+        ];
         let failures = self.failures.lock().unwrap().clone();
         (self.ok.load(Ordering::Relaxed), per, failures)
     }
@@ -126,14 +157,22 @@ fn admin_plugins(d: &Daemon) -> Value {
 }
 
 fn plugin_entry(admin: &Value, name: &str) -> Option<Value> {
-    admin["plugins"].as_array()?.iter().find(|p| p["name"] == name).cloned()
+    admin["plugins"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
 }
 
 fn refusal_for(admin: &Value, file_name: &str) -> Option<String> {
     admin["refused"]
         .as_array()?
         .iter()
-        .find(|r| r["file"].as_str().is_some_and(|f| f.ends_with(&format!("/{file_name}"))))
+        .find(|r| {
+            r["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with(&format!("/{file_name}")))
+        })
         .and_then(|r| r["reason"].as_str().map(str::to_string))
 }
 
@@ -141,7 +180,11 @@ fn refusal_for(admin: &Value, file_name: &str) -> Option<String> {
 fn answered_by(client: &reqwest::blocking::Client, url: &str) -> String {
     let r = client.get(url).send().unwrap();
     assert_eq!(r.status().as_u16(), 200, "{url}");
-    r.headers().get("x-variantd-variant").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    r.headers()
+        .get("x-variantd-variant")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -163,14 +206,24 @@ fn fifty_swaps_under_load_lose_nothing_and_serve_within_500ms() {
     for i in 0..50 {
         let target = if i % 2 == 0 { 2 } else { 1 };
         let renamed = swap_to(target, &plugins);
-        let served = wait_until(Duration::from_secs(5), || generation_of(&probe, &url) == Ok(target as u64));
-        assert!(served, "swap {i}: generation {target} not served within 5 s; log:\n{}", d.logs());
+        let served = wait_until(Duration::from_secs(5), || {
+            generation_of(&probe, &url) == Ok(target as u64)
+        });
+        assert!(
+            served,
+            "swap {i}: generation {target} not served within 5 s; log:\n{}",
+            d.logs()
+        );
         latencies.push(renamed.elapsed());
     }
     let (answers, per_generation, failures) = load.finish();
 
     latencies.sort();
-    let (p50, p99, max) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies[latencies.len() - 1]);
+    let (p50, p99, max) = (
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies[latencies.len() - 1],
+    );
     println!(
         "50 swaps: rename → first answer from the new version p50 {p50:?}, p99 {p99:?}, max {max:?}; \
          {answers} answers under load (gen 1: {}, gen 2: {}), {} failed",
@@ -178,18 +231,38 @@ fn fifty_swaps_under_load_lose_nothing_and_serve_within_500ms() {
         per_generation[1],
         failures.len()
     );
-    assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), &failures[..failures.len().min(5)]);
-    assert!(per_generation[0] > 0 && per_generation[1] > 0, "load saw both versions: {per_generation:?}");
-    assert!(max < Duration::from_millis(500), "every swap served within 500 ms of the rename; slowest {max:?}");
+    assert!(
+        failures.is_empty(),
+        "{} failed requests, first: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(
+        per_generation[0] > 0 && per_generation[1] > 0,
+        "load saw both versions: {per_generation:?}"
+    );
+    assert!(
+        max < Duration::from_millis(500),
+        "every swap served within 500 ms of the rename; slowest {max:?}"
+    );
 
     // 50 swaps ended on generation 1; admin agrees and accounts for old copies.
     let admin = admin_plugins(&d);
     let swapper = plugin_entry(&admin, "swapper").expect("swapper listed");
     assert_eq!(swapper["version"], "1.0.0", "{swapper}");
-    assert!(swapper["sha256"].as_str().is_some_and(|s| s.len() == 64), "{swapper}");
-    assert!(swapper.get("retained_old_versions").is_some(), "per-plugin retained old versions: {swapper}");
+    assert!(
+        swapper["sha256"].as_str().is_some_and(|s| s.len() == 64),
+        "{swapper}"
+    );
+    assert!(
+        swapper.get("retained_old_versions").is_some(),
+        "per-plugin retained old versions: {swapper}"
+    );
     let retained = admin["retained"].as_array().unwrap().len();
-    assert!(retained <= admin["max_retained_libraries"].as_u64().unwrap() as usize, "{admin}");
+    assert!(
+        retained <= admin["max_retained_libraries"].as_u64().unwrap() as usize,
+        "{admin}"
+    );
     assert!(admin["refused"].as_array().unwrap().is_empty(), "{admin}");
     println!(
         "after 50 swaps: libraries open {}, released {}, retained {retained}",
@@ -208,7 +281,10 @@ fn garbage_and_truncated_plugins_are_refused_mid_load_and_change_nothing() {
     // Garbage under a new name, a build cut inside its code segment (glibc
     // would map it and die of SIGBUS at the first touch past the end), and a
     // build of generation 2 cut after its segments renamed over the serving file.
-    write_atomic(&plugins.join("libgarbage.so"), "\x7fELF but not really a library");
+    write_atomic(
+        &plugins.join("libgarbage.so"),
+        "\x7fELF but not really a library",
+    );
     let bytes = std::fs::read(artifact("fixture_swap_two")).unwrap();
     let tmp = plugins.join(".libtruncated.so.tmp");
     std::fs::write(&tmp, &bytes[..300 * 1024]).unwrap();
@@ -219,15 +295,29 @@ fn garbage_and_truncated_plugins_are_refused_mid_load_and_change_nothing() {
 
     let refused = wait_until(Duration::from_secs(5), || {
         let admin = admin_plugins(&d);
-        ["libgarbage.so", "libtruncated.so", "libswapper.so"].iter().all(|f| refusal_for(&admin, f).is_some())
+        ["libgarbage.so", "libtruncated.so", "libswapper.so"]
+            .iter()
+            .all(|f| refusal_for(&admin, f).is_some())
     });
     let admin = admin_plugins(&d);
     assert!(refused, "both files refused: {admin}");
     println!("garbage: {}", refusal_for(&admin, "libgarbage.so").unwrap());
-    println!("cut in a segment: {}", refusal_for(&admin, "libtruncated.so").unwrap());
-    println!("cut after the segments: {}", refusal_for(&admin, "libswapper.so").unwrap());
-    assert!(refusal_for(&admin, "libtruncated.so").unwrap().contains("truncated"));
-    assert_eq!(plugin_entry(&admin, "swapper").unwrap()["version"], "1.0.0", "the working version stays: {admin}");
+    println!(
+        "cut in a segment: {}",
+        refusal_for(&admin, "libtruncated.so").unwrap()
+    );
+    println!(
+        "cut after the segments: {}",
+        refusal_for(&admin, "libswapper.so").unwrap()
+    );
+    assert!(refusal_for(&admin, "libtruncated.so")
+        .unwrap()
+        .contains("truncated"));
+    assert_eq!(
+        plugin_entry(&admin, "swapper").unwrap()["version"],
+        "1.0.0",
+        "the working version stays: {admin}"
+    );
     // A few more answers after the refusal, all still generation 1.
     let probe = client();
     for _ in 0..20 {
@@ -238,12 +328,20 @@ fn garbage_and_truncated_plugins_are_refused_mid_load_and_change_nothing() {
     assert_eq!(per_generation[1], 0, "nothing of the refused file served");
     assert!(answers > 0);
     let (status, ready) = get_json(&d.url("/readyz"));
-    assert_eq!(status, 200, "a refused file does not make the daemon unready: {ready}");
+    assert_eq!(
+        status, 200,
+        "a refused file does not make the daemon unready: {ready}"
+    );
 
     // A good build renamed over the truncated one is accepted.
     swap_to(2, &plugins);
-    assert!(wait_until(Duration::from_secs(5), || generation_of(&probe, &url) == Ok(2)));
-    assert!(refusal_for(&admin_plugins(&d), "libswapper.so").is_none(), "refusal cleared once a good file replaced it");
+    assert!(wait_until(Duration::from_secs(5), || generation_of(
+        &probe, &url
+    ) == Ok(2)));
+    assert!(
+        refusal_for(&admin_plugins(&d), "libswapper.so").is_none(),
+        "refusal cleared once a good file replaced it"
+    );
 }
 
 #[test]
@@ -259,16 +357,26 @@ fn config_edit_adds_a_variant_and_remaps_the_gate_live() {
     let c = client();
     let (status, body) = get_json(&d.url("/variants/swap/x"));
     assert_eq!(status, 404, "not configured yet: {body}");
-    let users: Vec<String> = (0..10).map(|i| format!("/gated/process/hi?user_key=user-{i}")).collect();
+    let users: Vec<String> = (0..10)
+        .map(|i| format!("/gated/process/hi?user_key=user-{i}"))
+        .collect();
     for u in &users {
         assert_eq!(answered_by(&c, &d.url(u)), "app_a");
     }
-    let before = get_json(&d.url("/readyz")).1["generation"].as_u64().unwrap();
+    let before = get_json(&d.url("/readyz")).1["generation"]
+        .as_u64()
+        .unwrap();
 
     // One edit: a new variant, and the gate's both sides remapped to it and to app_c.
-    write_atomic(&config_path, &example_config(&format!("{SWAP_VARIANT}{}", route("swap", "app_c"))));
+    write_atomic(
+        &config_path,
+        &example_config(&format!("{SWAP_VARIANT}{}", route("swap", "app_c"))),
+    );
     assert!(
-        wait_until(Duration::from_secs(5), || generation_of(&c, &d.url("/variants/swap/x")) == Ok(1)),
+        wait_until(Duration::from_secs(5), || generation_of(
+            &c,
+            &d.url("/variants/swap/x")
+        ) == Ok(1)),
         "new variant served without restart; log:\n{}",
         d.logs()
     );
@@ -276,9 +384,17 @@ fn config_edit_adds_a_variant_and_remaps_the_gate_live() {
     for u in &users {
         seen.insert(answered_by(&c, &d.url(u)));
     }
-    assert!(seen.iter().all(|v| v == "swap" || v == "app_c"), "gate remapped: {seen:?}");
-    assert!(seen.contains("app_c"), "users failing the gate now get app_c: {seen:?}");
-    let after = get_json(&d.url("/readyz")).1["generation"].as_u64().unwrap();
+    assert!(
+        seen.iter().all(|v| v == "swap" || v == "app_c"),
+        "gate remapped: {seen:?}"
+    );
+    assert!(
+        seen.contains("app_c"),
+        "users failing the gate now get app_c: {seen:?}"
+    );
+    let after = get_json(&d.url("/readyz")).1["generation"]
+        .as_u64()
+        .unwrap();
     assert!(after > before);
     assert!(d.logs().contains("config reloaded"));
 }
@@ -293,42 +409,69 @@ fn invalid_config_edit_is_refused_reported_and_the_old_one_keeps_serving() {
     let url = d.url("/variants/swap/x");
 
     // Valid TOML, invalid config: a route naming a variant that does not exist.
-    write_atomic(&config_path, &format!("{good}\n[[routes]]\npath = \"/nope\"\nvariant = \"no_such_variant\"\n"));
+    write_atomic(
+        &config_path,
+        &format!("{good}\n[[routes]]\npath = \"/nope\"\nvariant = \"no_such_variant\"\n"),
+    );
     assert!(
-        wait_until(Duration::from_secs(5), || !admin_plugins(&d)["last_config_error"].is_null()),
+        wait_until(Duration::from_secs(5), || !admin_plugins(&d)
+            ["last_config_error"]
+            .is_null()),
         "refusal reported; log:\n{}",
         d.logs()
     );
     let error = admin_plugins(&d)["last_config_error"].clone();
     println!("refused config: {error}");
-    assert!(error["reason"].as_str().unwrap().contains("no_such_variant"), "reason names the problem: {error}");
-    assert!(d.wait_for_log("config refused", Duration::from_secs(2)), "logged");
+    assert!(
+        error["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_variant"),
+        "reason names the problem: {error}"
+    );
+    assert!(
+        d.wait_for_log("config refused", Duration::from_secs(2)),
+        "logged"
+    );
     let (status, ready) = get_json(&d.url("/readyz"));
     assert_eq!(status, 200, "{ready}");
     assert!(
-        ready["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("config reload refused")),
+        ready["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("config reload refused")),
         "readyz warns: {ready}"
     );
     assert_eq!(generation_of(&c, &url), Ok(1), "old config keeps serving");
-    assert!(!answered_by(&c, &d.url("/process/hi?user_key=u1")).is_empty(), "routes keep serving");
+    assert!(
+        !answered_by(&c, &d.url("/process/hi?user_key=u1")).is_empty(),
+        "routes keep serving"
+    );
 
     // Not even TOML.
     write_atomic(&config_path, "[server\nlisten = ");
     assert!(wait_until(Duration::from_secs(5), || {
-        admin_plugins(&d)["last_config_error"]["reason"].as_str().is_some_and(|r| !r.contains("no_such_variant"))
+        admin_plugins(&d)["last_config_error"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.contains("no_such_variant"))
     }));
     assert_eq!(generation_of(&c, &url), Ok(1));
 
     // Fixed: accepted, the error clears.
     write_atomic(&config_path, &format!("{good}\n# fixed\n"));
-    assert!(wait_until(Duration::from_secs(5), || admin_plugins(&d)["last_config_error"].is_null()));
+    assert!(wait_until(Duration::from_secs(5), || admin_plugins(&d)
+        ["last_config_error"]
+        .is_null()));
     assert_eq!(generation_of(&c, &url), Ok(1));
 }
 
 /// The shipped specs with `variant_b`'s rollout set to `percent` and `time` bumped.
 fn specs_with_rollout(specs: &Path, percent: u64) -> String {
     let mut json: Value = serde_json::from_str(&std::fs::read_to_string(specs).unwrap()).unwrap();
-    let rules = json["feature_gates"]["variant_b"]["rules"].as_array_mut().unwrap();
+    let rules = json["feature_gates"]["variant_b"]["rules"]
+        .as_array_mut()
+        .unwrap();
     let rollout = rules.iter_mut().find(|r| r["name"] == "rollout50").unwrap();
     rollout["passPercentage"] = percent.into();
     let time = json["time"].as_u64().unwrap();
@@ -337,7 +480,9 @@ fn specs_with_rollout(specs: &Path, percent: u64) -> String {
 }
 
 fn gate_users(d: &Daemon, c: &reqwest::blocking::Client) -> Vec<String> {
-    (0..20).map(|i| answered_by(c, &d.url(&format!("/process/hi?user_key=rollout-user-{i}")))).collect()
+    (0..20)
+        .map(|i| answered_by(c, &d.url(&format!("/process/hi?user_key=rollout-user-{i}"))))
+        .collect()
 }
 
 #[test]
@@ -348,11 +493,16 @@ fn specs_edit_changing_the_rollout_applies_live() {
     let d = work.start();
     let c = client();
     let before = gate_users(&d, &c);
-    assert!(before.iter().any(|v| v == "app_a") && before.iter().any(|v| v == "app_b"), "50% rollout: {before:?}");
+    assert!(
+        before.iter().any(|v| v == "app_a") && before.iter().any(|v| v == "app_b"),
+        "50% rollout: {before:?}"
+    );
 
     write_atomic(&specs, &specs_with_rollout(&specs, 100));
     assert!(
-        wait_until(Duration::from_secs(5), || gate_users(&d, &c).iter().all(|v| v == "app_b")),
+        wait_until(Duration::from_secs(5), || gate_users(&d, &c)
+            .iter()
+            .all(|v| v == "app_b")),
         "100% rollout applied live; log:\n{}",
         d.logs()
     );
@@ -360,7 +510,9 @@ fn specs_edit_changing_the_rollout_applies_live() {
 
     // Broken specs are refused; the 100% rollout keeps deciding.
     write_atomic(&specs, "{ not json");
-    assert!(wait_until(Duration::from_secs(5), || !admin_plugins(&d)["last_specs_error"].is_null()));
+    assert!(wait_until(Duration::from_secs(5), || !admin_plugins(&d)
+        ["last_specs_error"]
+        .is_null()));
     assert!(gate_users(&d, &c).iter().all(|v| v == "app_b"));
 }
 
@@ -368,9 +520,15 @@ fn specs_edit_changing_the_rollout_applies_live() {
 fn sighup_reloads_config_plugins_and_specs() {
     let work = Workdir::new().with_example_plugins();
     deploy("fixture_swap_one", &work.plugins(), "libswapper.so");
-    let unwatched = |extra: &str| example_config(extra).replace("debounce_ms = 50", "debounce_ms = 50\nwatch = false");
+    let unwatched = |extra: &str| {
+        example_config(extra).replace("debounce_ms = 50", "debounce_ms = 50\nwatch = false")
+    };
     work.write_config(&unwatched(SWAP_VARIANT));
-    let (config_path, plugins, specs) = (work.config_path(), work.plugins(), work.path().join("statsig_specs.json"));
+    let (config_path, plugins, specs) = (
+        work.config_path(),
+        work.plugins(),
+        work.path().join("statsig_specs.json"),
+    );
     let d = work.start();
     let c = client();
     let url = d.url("/variants/swap/x");
@@ -378,17 +536,38 @@ fn sighup_reloads_config_plugins_and_specs() {
 
     // All three change on disk; with watching off nothing moves.
     swap_to(2, &plugins);
-    write_atomic(&config_path, &unwatched(&format!("{SWAP_VARIANT}\n[variants.swap_too]\nplugin = \"swapper\"\n")));
+    write_atomic(
+        &config_path,
+        &unwatched(&format!(
+            "{SWAP_VARIANT}\n[variants.swap_too]\nplugin = \"swapper\"\n"
+        )),
+    );
     write_atomic(&specs, &specs_with_rollout(&specs, 100));
     let observe = Instant::now();
     while observe.elapsed() < Duration::from_millis(300) {
-        assert_eq!(generation_of(&c, &url), Ok(1), "watch = false: no reload before SIGHUP");
+        assert_eq!(
+            generation_of(&c, &url),
+            Ok(1),
+            "watch = false: no reload before SIGHUP"
+        );
     }
 
     d.signal("HUP");
-    assert!(wait_until(Duration::from_secs(5), || generation_of(&c, &url) == Ok(2)), "plugin reloaded by SIGHUP");
-    assert!(wait_until(Duration::from_secs(5), || generation_of(&c, &d.url("/variants/swap_too/x")) == Ok(2)), "config reloaded");
-    assert!(gate_users(&d, &c).iter().all(|v| v == "app_b"), "specs reloaded");
+    assert!(
+        wait_until(Duration::from_secs(5), || generation_of(&c, &url) == Ok(2)),
+        "plugin reloaded by SIGHUP"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || generation_of(
+            &c,
+            &d.url("/variants/swap_too/x")
+        ) == Ok(2)),
+        "config reloaded"
+    );
+    assert!(
+        gate_users(&d, &c).iter().all(|v| v == "app_b"),
+        "specs reloaded"
+    );
     assert!(d.logs().contains("SIGHUP"));
 }
 
@@ -402,10 +581,19 @@ fn removed_plugin_answers_503_naming_the_variant_until_it_returns() {
     assert_eq!(generation_of(&c, &url), Ok(1));
 
     std::fs::remove_file(plugins.join("libswapper.so")).unwrap();
-    assert!(wait_until(Duration::from_secs(5), || c.get(&url).send().unwrap().status().as_u16() == 503));
+    assert!(wait_until(Duration::from_secs(5), || c
+        .get(&url)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+        == 503));
     let r = c.get(&url).send().unwrap();
     assert_eq!(r.status().as_u16(), 503);
-    assert!(r.headers()["content-type"].to_str().unwrap().contains("json"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("json"));
     let body: Value = r.json().unwrap();
     assert_eq!(body["variant"], "swap", "{body}");
     assert!(body["error"].as_str().unwrap().contains("swap"), "{body}");
@@ -417,7 +605,10 @@ fn removed_plugin_answers_503_naming_the_variant_until_it_returns() {
     assert!(plugin_entry(&admin_plugins(&d), "swapper").is_none());
 
     deploy("fixture_swap_two", &plugins, "libswapper.so");
-    assert!(wait_until(Duration::from_secs(5), || generation_of(&c, &url) == Ok(2)), "back when the file returns");
+    assert!(
+        wait_until(Duration::from_secs(5), || generation_of(&c, &url) == Ok(2)),
+        "back when the file returns"
+    );
     assert_eq!(generation_of(&c, &d.url("/variants/swap_fb/x")), Ok(2));
 }
 
@@ -433,18 +624,31 @@ fn a_slow_request_started_on_v1_finishes_on_v1_after_the_swap() {
     let slow_url = d.url("/variants/swap_slow/x?sleep_ms=2000");
     let slow = std::thread::spawn(move || generation_of(&client(), &slow_url));
     assert!(
-        wait_until(Duration::from_secs(5), || plugin_entry(&admin_plugins(&d), "swapper").is_some_and(|p| p["in_flight"] == 1)),
+        wait_until(Duration::from_secs(5), || plugin_entry(
+            &admin_plugins(&d),
+            "swapper"
+        )
+        .is_some_and(|p| p["in_flight"] == 1)),
         "slow request is inside v1"
     );
     swap_to(2, &plugins);
-    assert!(wait_until(Duration::from_secs(5), || generation_of(&c, &url) == Ok(2)));
+    assert!(wait_until(Duration::from_secs(5), || generation_of(
+        &c, &url
+    ) == Ok(2)));
     // While v1 drains, admin shows it as an old version of `swapper`.
     let admin = admin_plugins(&d);
     let swapper = plugin_entry(&admin, "swapper").unwrap();
     assert_eq!(swapper["version"], "2.0.0");
     let old: Vec<Value> = swapper["retained_old_versions"].as_array().unwrap().clone();
-    assert!(old.iter().any(|o| o["version"] == "1.0.0"), "v1 listed while its request runs: {swapper}");
-    assert_eq!(slow.join().unwrap(), Ok(1), "the slow request finished wholly on v1");
+    assert!(
+        old.iter().any(|o| o["version"] == "1.0.0"),
+        "v1 listed while its request runs: {swapper}"
+    );
+    assert_eq!(
+        slow.join().unwrap(),
+        Ok(1),
+        "the slow request finished wholly on v1"
+    );
 }
 
 #[test]
@@ -452,7 +656,11 @@ fn admin_needs_the_bearer_token_when_one_is_set() {
     let work = swap_workdir("");
     let d = work.start_with_env(&[("VARIANTD_ADMIN_TOKEN", "t0ken-for-tests")]);
     let c = client();
-    for (method, path) in [("GET", "/admin/plugins"), ("POST", "/admin/reload"), ("GET", "/admin/config")] {
+    for (method, path) in [
+        ("GET", "/admin/plugins"),
+        ("POST", "/admin/reload"),
+        ("GET", "/admin/config"),
+    ] {
         let req = |token: Option<&str>| {
             let b = c.request(method.parse().unwrap(), d.url(path));
             match token {
@@ -462,12 +670,23 @@ fn admin_needs_the_bearer_token_when_one_is_set() {
             .send()
             .unwrap()
         };
-        assert_eq!(req(None).status().as_u16(), 401, "{method} {path} without a token");
-        assert_eq!(req(Some("wrong")).status().as_u16(), 401, "{method} {path} with a wrong token");
+        assert_eq!(
+            req(None).status().as_u16(),
+            401,
+            "{method} {path} without a token"
+        );
+        assert_eq!(
+            req(Some("wrong")).status().as_u16(),
+            401,
+            "{method} {path} with a wrong token"
+        );
         let ok = req(Some("t0ken-for-tests"));
         assert_eq!(ok.status().as_u16(), 200, "{method} {path} with the token");
         let text = ok.text().unwrap();
-        assert!(!text.contains("t0ken-for-tests"), "the token never shows: {text}");
+        assert!(
+            !text.contains("t0ken-for-tests"),
+            "the token never shows: {text}"
+        );
     }
     // Serving is not affected by the token.
     assert_eq!(generation_of(&c, &d.url("/variants/swap/x")), Ok(1));
@@ -483,8 +702,14 @@ fn configmap_style_data_symlink_swap_of_the_config_is_picked_up() {
     let cm = work.path().join("cm");
     let absolute = |text: String| {
         text.replace("dir = \"plugins\"", &format!("dir = {:?}", work.plugins()))
-            .replace("specs_file = \"statsig_specs.json\"", &format!("specs_file = {:?}", work.path().join("statsig_specs.json")))
-            .replace("exposures_file = \"exposures.jsonl\"", &format!("exposures_file = {:?}", work.path().join("exposures.jsonl")))
+            .replace(
+                "specs_file = \"statsig_specs.json\"",
+                &format!("specs_file = {:?}", work.path().join("statsig_specs.json")),
+            )
+            .replace(
+                "exposures_file = \"exposures.jsonl\"",
+                &format!("exposures_file = {:?}", work.path().join("exposures.jsonl")),
+            )
     };
     let version = |name: &str, text: String| {
         std::fs::create_dir_all(cm.join(name)).unwrap();
@@ -495,15 +720,28 @@ fn configmap_style_data_symlink_swap_of_the_config_is_picked_up() {
     symlink("..data/variantd.toml", cm.join("variantd.toml")).unwrap();
     let d = Daemon::spawn(&cm.join("variantd.toml"), &[]).expect("daemon starts");
     let c = client();
-    assert_eq!(c.get(d.url("/variants/swap/x")).send().unwrap().status().as_u16(), 404);
+    assert_eq!(
+        c.get(d.url("/variants/swap/x"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
 
     // The kubelet's swap: a new timestamped dir, a `..data_tmp` link, renamed over `..data`.
-    version("..2026_01_01_00_01_00.2", absolute(example_config(SWAP_VARIANT)));
+    version(
+        "..2026_01_01_00_01_00.2",
+        absolute(example_config(SWAP_VARIANT)),
+    );
     symlink("..2026_01_01_00_01_00.2", cm.join("..data_tmp")).unwrap();
     std::fs::rename(cm.join("..data_tmp"), cm.join("..data")).unwrap();
     std::fs::remove_dir_all(cm.join("..2026_01_01_00_00_00.1")).unwrap();
     assert!(
-        wait_until(Duration::from_secs(5), || generation_of(&c, &d.url("/variants/swap/x")) == Ok(1)),
+        wait_until(Duration::from_secs(5), || generation_of(
+            &c,
+            &d.url("/variants/swap/x")
+        ) == Ok(1)),
         "config from the new ..data served; log:\n{}",
         d.logs()
     );

@@ -31,14 +31,21 @@ struct Seen {
 
 impl Seen {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// What the upstream does with a request it has read.
 enum Action {
     /// Answer, keeping the connection open for the next request.
-    Respond { status: u16, headers: Vec<(&'static str, String)>, body: Vec<u8> },
+    Respond {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
     /// Say nothing until the test ends.
     Hang,
     /// Close the connection without answering.
@@ -52,7 +59,11 @@ enum Action {
 }
 
 fn json_answer(status: u16, body: Value) -> Action {
-    Action::Respond { status, headers: vec![("content-type", "application/json".into())], body: body.to_string().into_bytes() }
+    Action::Respond {
+        status,
+        headers: vec![("content-type", "application/json".into())],
+        body: body.to_string().into_bytes(),
+    }
 }
 
 type Handler = Arc<dyn Fn(&Seen) -> Action + Send + Sync>;
@@ -79,14 +90,26 @@ impl Upstream {
             stop: Arc::default(),
         };
         let handler: Handler = Arc::new(handler);
-        let (connections, requests, seen, stop) = (up.connections.clone(), up.requests.clone(), up.seen.clone(), up.stop.clone());
+        let (connections, requests, seen, stop) = (
+            up.connections.clone(),
+            up.requests.clone(),
+            up.seen.clone(),
+            up.stop.clone(),
+        );
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((conn, _)) => {
                         connections.fetch_add(1, Ordering::SeqCst);
-                        let (handler, requests, seen, stop) = (handler.clone(), requests.clone(), seen.clone(), stop.clone());
-                        std::thread::spawn(move || serve_connection(conn, handler, requests, seen, stop));
+                        let (handler, requests, seen, stop) = (
+                            handler.clone(),
+                            requests.clone(),
+                            seen.clone(),
+                            stop.clone(),
+                        );
+                        std::thread::spawn(move || {
+                            serve_connection(conn, handler, requests, seen, stop)
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -108,7 +131,12 @@ impl Upstream {
     }
 
     fn last(&self) -> Seen {
-        self.seen.lock().unwrap().last().cloned().expect("the upstream saw a request")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the upstream saw a request")
     }
 }
 
@@ -118,22 +146,37 @@ impl Drop for Upstream {
     }
 }
 
-fn serve_connection(conn: TcpStream, handler: Handler, requests: Arc<AtomicUsize>, seen: Arc<Mutex<Vec<Seen>>>, stop: Arc<AtomicBool>) {
+fn serve_connection(
+    conn: TcpStream,
+    handler: Handler,
+    requests: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+) {
     conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut writer = conn.try_clone().unwrap();
     let mut reader = BufReader::new(conn);
     while let Some(req) = read_request(&mut reader) {
         requests.fetch_add(1, Ordering::SeqCst);
         seen.lock().unwrap().push(req.clone());
         match handler(&req) {
-            Action::Respond { status, headers, body } => {
+            Action::Respond {
+                status,
+                headers,
+                body,
+            } => {
                 let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
                 for (n, v) in headers {
                     head.push_str(&format!("{n}: {v}\r\n"));
                 }
                 head.push_str("\r\n");
-                if writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(&body)).is_err() {
+                if writer
+                    .write_all(head.as_bytes())
+                    .and_then(|_| writer.write_all(&body))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -199,7 +242,14 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Seen> {
         let (n, v) = h.split_once(':')?;
         headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
-    let mut seen = Seen { method, target, headers, body: Vec::new(), body_len: 0, body_sum: 0 };
+    let mut seen = Seen {
+        method,
+        target,
+        headers,
+        body: Vec::new(),
+        body_len: 0,
+        body_sum: 0,
+    };
     let take = |r: &mut BufReader<TcpStream>, n: usize, seen: &mut Seen| -> Option<()> {
         let mut left = n;
         let mut buf = vec![0u8; 64 * 1024];
@@ -217,7 +267,10 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Seen> {
         }
         Some(())
     };
-    if seen.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+    if seen
+        .header("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
         loop {
             let mut size = String::new();
             r.read_line(&mut size).ok()?;
@@ -263,7 +316,11 @@ fn dead_port_url() -> String {
 /// `/e/{*rest}` (envelope) and `/t/{*rest}` (transparent) bound to it, the
 /// prefix stripped. `extra` is appended (more variants).
 fn proxy(url: &str, up_extra: &str, extra: &str, with_plugins: bool) -> Daemon {
-    let work = if with_plugins { Workdir::new().with_example_plugins() } else { Workdir::new() };
+    let work = if with_plugins {
+        Workdir::new().with_example_plugins()
+    } else {
+        Workdir::new()
+    };
     work.write_config(&format!(
         r#"
 [server]
@@ -297,7 +354,11 @@ variant = "up"
 }
 
 fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(15)).no_proxy().build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .no_proxy()
+        .build()
+        .unwrap()
 }
 
 fn get(d: &Daemon, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
@@ -307,7 +368,8 @@ fn get(d: &Daemon, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
 }
 
 fn json_of(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
 
 /// A daemon started from a shipped config file, on an ephemeral port, with
@@ -315,7 +377,14 @@ fn json_of(body: &[u8]) -> Value {
 fn shipped(config: &str) -> Daemon {
     let dir = plugin_build_dir().to_str().unwrap().to_string();
     let path = workspace_root().join("config").join(config);
-    Daemon::spawn(&path, &[("VARIANTD_LISTEN", "127.0.0.1:0"), ("VARIANTD_PLUGIN_DIR", &dir)]).expect("starts")
+    Daemon::spawn(
+        &path,
+        &[
+            ("VARIANTD_LISTEN", "127.0.0.1:0"),
+            ("VARIANTD_PLUGIN_DIR", &dir),
+        ],
+    )
+    .expect("starts")
 }
 
 // ------------------------------------------------------------ tests
@@ -329,9 +398,18 @@ fn remote_variants_route_by_gate_exactly_like_plugins() {
     let app_b = shipped("app_b.toml");
     // The apps serve their plugin as a plain app.
     let (status, _, body) = get(&app_a, "/process/hi");
-    assert_eq!((status, json_of(&body)), (200, json!({ "variant": "A", "message": "App A processed: hi", "algorithm": "fast-processing" })));
+    assert_eq!(
+        (status, json_of(&body)),
+        (
+            200,
+            json!({ "variant": "A", "message": "App A processed: hi", "algorithm": "fast-processing" })
+        )
+    );
     let (status, _, body) = get(&app_b, "/process/hi");
-    assert_eq!((status, json_of(&body)["variant"].clone()), (200, json!("B")));
+    assert_eq!(
+        (status, json_of(&body)["variant"].clone()),
+        (200, json!("B"))
+    );
 
     let root_work = Workdir::new();
     let text = std::fs::read_to_string(workspace_root().join("config/remote.toml")).unwrap();
@@ -350,17 +428,33 @@ fn remote_variants_route_by_gate_exactly_like_plugins() {
     let plugin_mode = plugin_work.start();
 
     let mut seen_variants = std::collections::BTreeSet::new();
-    let users: Vec<String> = ["qa-alice".to_string()].into_iter().chain((0..16).map(|i| format!("user-{i}"))).collect();
+    let users: Vec<String> = ["qa-alice".to_string()]
+        .into_iter()
+        .chain((0..16).map(|i| format!("user-{i}")))
+        .collect();
     for user in &users {
         let path = format!("/process/hello%20world?user_key={user}");
         let (s1, h1, b1) = get(&root, &path);
         let (s2, h2, b2) = get(&plugin_mode, &path);
         assert_eq!(s1, 200, "{}", String::from_utf8_lossy(&b1));
-        assert_eq!((s1, json_of(&b1)), (s2, json_of(&b2)), "envelope for {user}");
-        for h in ["x-variantd-variant", "x-variantd-decided-by", "x-variantd-rule-id"] {
+        assert_eq!(
+            (s1, json_of(&b1)),
+            (s2, json_of(&b2)),
+            "envelope for {user}"
+        );
+        for h in [
+            "x-variantd-variant",
+            "x-variantd-decided-by",
+            "x-variantd-rule-id",
+        ] {
             assert_eq!(h1.get(h), h2.get(h), "{h} for {user}");
         }
-        seen_variants.insert(json_of(&b1)["ab_test_result"]["selected_variant"].as_str().unwrap().to_string());
+        seen_variants.insert(
+            json_of(&b1)["ab_test_result"]["selected_variant"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
 
         let analyze = |d: &Daemon| {
             let r = http()
@@ -369,11 +463,19 @@ fn remote_variants_route_by_gate_exactly_like_plugins() {
                 .body(r#"{"text":"good great product but bad delivery"}"#)
                 .send()
                 .unwrap();
-            (r.status().as_u16(), r.headers().get("x-variantd-variant").cloned(), json_of(&r.bytes().unwrap()))
+            (
+                r.status().as_u16(),
+                r.headers().get("x-variantd-variant").cloned(),
+                json_of(&r.bytes().unwrap()),
+            )
         };
         assert_eq!(analyze(&root), analyze(&plugin_mode), "/analyze for {user}");
     }
-    assert_eq!(seen_variants.into_iter().collect::<Vec<_>>(), ["A", "B"], "both variants were picked");
+    assert_eq!(
+        seen_variants.into_iter().collect::<Vec<_>>(),
+        ["A", "B"],
+        "both variants were picked"
+    );
 
     // The plain app refuses what the root would refuse.
     let (status, _, _) = get(&app_a, "/analyze");
@@ -382,7 +484,10 @@ fn remote_variants_route_by_gate_exactly_like_plugins() {
     // GET /endpoints names the apps' URLs.
     let (status, endpoints) = get_json(&root.url("/endpoints"));
     assert_eq!(status, 200);
-    assert_eq!(endpoints, json!({ "app_a_endpoint": app_a.url(""), "app_b_endpoint": app_b.url("") }));
+    assert_eq!(
+        endpoints,
+        json!({ "app_a_endpoint": app_a.url(""), "app_b_endpoint": app_b.url("") })
+    );
 }
 
 #[test]
@@ -395,7 +500,11 @@ fn upstream_down_is_a_fast_502_naming_the_variant() {
         assert_eq!(status, 502, "{path}: {body}");
         assert_eq!(body["variant"], "up", "{body}");
         assert!(body["error"].as_str().unwrap().contains("`up`"), "{body}");
-        assert!(started.elapsed() < Duration::from_secs(3), "{path} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} took {:?}",
+            started.elapsed()
+        );
     }
 }
 
@@ -405,37 +514,73 @@ fn hanging_upstream_is_a_504_within_its_timeout() {
     let d = proxy(&up.url(), "timeout_ms = 400\nretries = 2", "", false);
     for (method, path) in [("GET", "/t/slow"), ("GET", "/e/slow"), ("POST", "/t/slow")] {
         let started = Instant::now();
-        let r = http().request(method.parse().unwrap(), d.url(path)).body("x").send().unwrap();
+        let r = http()
+            .request(method.parse().unwrap(), d.url(path))
+            .body("x")
+            .send()
+            .unwrap();
         let elapsed = started.elapsed();
         let status = r.status().as_u16();
         let body = json_of(&r.bytes().unwrap());
         assert_eq!(status, 504, "{method} {path}: {body}");
         assert_eq!(body["variant"], "up");
-        assert!(elapsed >= Duration::from_millis(380), "{method} {path}: answered after {elapsed:?}, before the timeout");
-        assert!(elapsed < Duration::from_millis(400 + 1600), "{method} {path}: answered after {elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(380),
+            "{method} {path}: answered after {elapsed:?}, before the timeout"
+        );
+        assert!(
+            elapsed < Duration::from_millis(400 + 1600),
+            "{method} {path}: answered after {elapsed:?}"
+        );
     }
     // A timeout is not retried: each request reached the upstream once.
-    assert!(wait_until(Duration::from_secs(2), || up.requests() == 3), "requests: {}", up.requests());
+    assert!(
+        wait_until(Duration::from_secs(2), || up.requests() == 3),
+        "requests: {}",
+        up.requests()
+    );
 }
 
 #[test]
 fn upstream_stalling_mid_body_is_cut_off_at_the_timeout() {
-    let up = Upstream::start(|_| Action::Stall { declared: 1000, sent: br#"{"partial": "#.to_vec() });
-    let d = proxy(&up.url(), "timeout_ms = 400\nbreaker_failures = 100", "", false);
+    let up = Upstream::start(|_| Action::Stall {
+        declared: 1000,
+        sent: br#"{"partial": "#.to_vec(),
+    });
+    let d = proxy(
+        &up.url(),
+        "timeout_ms = 400\nbreaker_failures = 100",
+        "",
+        false,
+    );
     // Envelope: the body shares the request's time budget → 504.
     let started = Instant::now();
     let (status, _, body) = get(&d, "/e/x");
     let elapsed = started.elapsed();
-    assert_eq!((status, json_of(&body)["variant"].clone()), (504, json!("up")), "{}", String::from_utf8_lossy(&body));
-    assert!(elapsed >= Duration::from_millis(380) && elapsed < Duration::from_millis(2000), "{elapsed:?}");
+    assert_eq!(
+        (status, json_of(&body)["variant"].clone()),
+        (504, json!("up")),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert!(
+        elapsed >= Duration::from_millis(380) && elapsed < Duration::from_millis(2000),
+        "{elapsed:?}"
+    );
     // Transparent: the head passes, the body breaks off once the upstream is
     // silent for the timeout; never a complete-looking answer.
     let started = Instant::now();
     let r = http().get(d.url("/t/x")).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(r.bytes().is_err(), "a stalled body must not read as complete");
+    assert!(
+        r.bytes().is_err(),
+        "a stalled body must not read as complete"
+    );
     let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(380) && elapsed < Duration::from_millis(2000), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(380) && elapsed < Duration::from_millis(2000),
+        "{elapsed:?}"
+    );
 }
 
 #[test]
@@ -443,14 +588,21 @@ fn upstream_error_status_passes_through_transparently_and_is_an_error_in_the_env
     let up = Upstream::start(|_| json_answer(500, json!({ "oops": "db down" })));
     let d = proxy(&up.url(), "breaker_failures = 100", "", false);
     let (status, headers, body) = get(&d, "/t/x");
-    assert_eq!((status, json_of(&body)), (500, json!({ "oops": "db down" })), "transparent: unchanged");
+    assert_eq!(
+        (status, json_of(&body)),
+        (500, json!({ "oops": "db down" })),
+        "transparent: unchanged"
+    );
     assert_eq!(headers["x-variantd-variant"], "up");
     let (status, _, body) = get(&d, "/e/x");
     let body = json_of(&body);
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["variant"], "up");
     assert_eq!(body["variant_status"], 500);
-    assert!(body.get("ab_test_result").is_none(), "never wrapped as success: {body}");
+    assert!(
+        body.get("ab_test_result").is_none(),
+        "never wrapped as success: {body}"
+    );
 
     // A 4xx as well.
     let up = Upstream::start(|_| json_answer(404, json!({ "error": "no such thing" })));
@@ -458,18 +610,28 @@ fn upstream_error_status_passes_through_transparently_and_is_an_error_in_the_env
     let (status, _, _) = get(&d, "/t/x");
     assert_eq!(status, 404);
     let (status, _, body) = get(&d, "/e/x");
-    assert_eq!((status, json_of(&body)["variant_status"].clone()), (502, json!(404)));
+    assert_eq!(
+        (status, json_of(&body)["variant_status"].clone()),
+        (502, json!(404))
+    );
 }
 
 #[test]
 fn non_json_answer_is_a_502_in_the_envelope() {
-    let up = Upstream::start(|_| Action::Respond { status: 200, headers: vec![("content-type", "text/plain".into())], body: b"plain words".to_vec() });
+    let up = Upstream::start(|_| Action::Respond {
+        status: 200,
+        headers: vec![("content-type", "text/plain".into())],
+        body: b"plain words".to_vec(),
+    });
     let d = proxy(&up.url(), "", "", false);
     let (status, _, body) = get(&d, "/e/x");
     let body = json_of(&body);
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["variant"], "up");
-    assert!(body["error"].as_str().unwrap().contains("not JSON"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not JSON"),
+        "{body}"
+    );
     let (status, headers, body) = get(&d, "/t/x");
     assert_eq!((status, body.as_slice()), (200, b"plain words".as_slice()));
     assert_eq!(headers["content-type"], "text/plain");
@@ -477,12 +639,19 @@ fn non_json_answer_is_a_502_in_the_envelope() {
 
 #[test]
 fn upstream_closing_mid_body_is_never_a_complete_answer() {
-    let up = Upstream::start(|_| Action::Truncate { declared: 10_000, sent: br#"{"partial": "aaaa"#.to_vec() });
+    let up = Upstream::start(|_| Action::Truncate {
+        declared: 10_000,
+        sent: br#"{"partial": "aaaa"#.to_vec(),
+    });
     let d = proxy(&up.url(), "breaker_failures = 100", "", false);
     // Transparent: the client sees the head, then a body that breaks off.
     let r = http().get(d.url("/t/x")).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.headers()["content-length"], "10000", "the upstream's length is kept");
+    assert_eq!(
+        r.headers()["content-length"],
+        "10000",
+        "the upstream's length is kept"
+    );
     match r.bytes() {
         Err(_) => {}
         Ok(b) => panic!("a truncated body read as complete ({} bytes)", b.len()),
@@ -505,7 +674,12 @@ fn circuit_opens_after_failures_and_closes_after_cool_down() {
             json_answer(200, json!({ "ok": true }))
         }
     });
-    let d = proxy(&up.url(), "retries = 0\nbreaker_failures = 3\nbreaker_cooldown_ms = 800", "", false);
+    let d = proxy(
+        &up.url(),
+        "retries = 0\nbreaker_failures = 3\nbreaker_cooldown_ms = 800",
+        "",
+        false,
+    );
     for _ in 0..3 {
         let (status, _, _) = get(&d, "/t/x");
         assert_eq!(status, 500, "the first failures pass through");
@@ -519,20 +693,45 @@ fn circuit_opens_after_failures_and_closes_after_cool_down() {
         let body = json_of(&body);
         assert_eq!(status, 502, "{body}");
         assert_eq!(body["variant"], "up");
-        assert!(body["error"].as_str().unwrap().contains("circuit open"), "{body}");
-        assert!(started.elapsed() < Duration::from_millis(500), "fails fast: {:?}", started.elapsed());
+        assert!(
+            body["error"].as_str().unwrap().contains("circuit open"),
+            "{body}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "fails fast: {:?}",
+            started.elapsed()
+        );
     }
     let (status, _, _) = get(&d, "/e/x");
     assert_eq!(status, 502);
-    assert_eq!((up.requests(), up.connections()), (3, connections), "the open circuit kept requests off the upstream");
-    let metrics = http().get(d.url("/metrics")).send().unwrap().text().unwrap();
-    assert!(metrics.lines().any(|l| l.starts_with("variantd_circuit_state{variant=\"up\"} 1")), "{metrics}");
+    assert_eq!(
+        (up.requests(), up.connections()),
+        (3, connections),
+        "the open circuit kept requests off the upstream"
+    );
+    let metrics = http()
+        .get(d.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("variantd_circuit_state{variant=\"up\"} 1")),
+        "{metrics}"
+    );
 
     // The upstream recovers; after the cool-down one probe closes the circuit.
     failing.store(false, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(900));
     let (status, _, body) = get(&d, "/t/x");
-    assert_eq!((status, json_of(&body)), (200, json!({ "ok": true })), "the probe");
+    assert_eq!(
+        (status, json_of(&body)),
+        (200, json!({ "ok": true })),
+        "the probe"
+    );
     for _ in 0..3 {
         let (status, _, body) = get(&d, "/e/x");
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -558,16 +757,25 @@ fn fallback_answers_when_the_remote_cannot_and_says_so() {
     assert_eq!(body["ab_test_result"]["fallback"], true);
     assert_eq!(body["ab_test_result"]["fallback_from"], "up");
     assert_eq!(body["ab_test_result"]["selected_variant"], "A");
-    assert_eq!(body["response"], json!({ "variant": "A", "message": "App A processed: hi", "algorithm": "fast-processing" }));
+    assert_eq!(
+        body["response"],
+        json!({ "variant": "A", "message": "App A processed: hi", "algorithm": "fast-processing" })
+    );
     assert_eq!(headers["x-variantd-fallback-from"], "up");
     assert_eq!(headers["x-variantd-variant"], "app_a");
     // Transparent: the fallback's answer as given, marked in the headers.
     let (status, headers, body) = get(&d, "/t/process/hi");
-    assert_eq!((status, json_of(&body)["variant"].clone()), (200, json!("A")));
+    assert_eq!(
+        (status, json_of(&body)["variant"].clone()),
+        (200, json!("A"))
+    );
     assert_eq!(headers["x-variantd-fallback-from"], "up");
     // An upstream that answers 5xx is replaced by its fallback too.
     let (status, headers, body) = get(&d, "/variants/flaky/process/hi");
-    assert_eq!((status, json_of(&body)["variant"].clone()), (200, json!("A")));
+    assert_eq!(
+        (status, json_of(&body)["variant"].clone()),
+        (200, json!("A"))
+    );
     assert_eq!(headers["x-variantd-fallback-from"], "flaky");
     assert_eq!(failing.requests(), 1);
 }
@@ -592,7 +800,11 @@ fn raw_exchange(addr: SocketAddr, request: &str) -> (u16, Vec<(String, String)>,
         let (n, v) = h.split_once(':').unwrap();
         headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
-    let len: usize = headers.iter().find(|(n, _)| n == "content-length").map(|(_, v)| v.parse().unwrap()).expect("content-length");
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map(|(_, v)| v.parse().unwrap())
+        .expect("content-length");
     let mut body = vec![0; len];
     r.read_exact(&mut body).unwrap();
     (status, headers, body)
@@ -619,10 +831,22 @@ fn forwards_method_path_query_body_and_headers_minus_hop_by_hop() {
         d.addr
     );
     let (status, headers, body) = raw_exchange(d.addr, &request);
-    assert_eq!((status, body.as_slice()), (201, br#"{"made":true}"#.as_slice()));
-    let h = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    assert_eq!(
+        (status, body.as_slice()),
+        (201, br#"{"made":true}"#.as_slice())
+    );
+    let h = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(h("x-up-keep"), Some("kept"));
-    assert_eq!(h("x-up-hop"), None, "a header the upstream's Connection lists stays on that hop");
+    assert_eq!(
+        h("x-up-hop"),
+        None,
+        "a header the upstream's Connection lists stays on that hop"
+    );
     assert_eq!(h("proxy-authenticate"), None);
     assert_eq!(h("x-request-id"), Some("rid-123"));
     assert_eq!(h("x-variantd-variant"), Some("up"));
@@ -635,13 +859,29 @@ fn forwards_method_path_query_body_and_headers_minus_hop_by_hop() {
     assert_eq!(seen.header("content-type"), Some("text/plain"));
     assert_eq!(seen.header("x-forwarded-for"), Some("10.1.2.3, 127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
-    assert_eq!(seen.header("x-forwarded-host"), Some(d.addr.to_string().as_str()));
+    assert_eq!(
+        seen.header("x-forwarded-host"),
+        Some(d.addr.to_string().as_str())
+    );
     assert_eq!(seen.header("x-request-id"), Some("rid-123"));
-    assert_eq!(seen.header("host"), Some(up.addr.to_string().as_str()), "Host names the upstream");
+    assert_eq!(
+        seen.header("host"),
+        Some(up.addr.to_string().as_str()),
+        "Host names the upstream"
+    );
     for hop in ["x-hop-custom", "te", "proxy-authorization", "keep-alive"] {
-        assert_eq!(seen.header(hop), None, "{hop} crossed the hop: {:?}", seen.headers);
+        assert_eq!(
+            seen.header(hop),
+            None,
+            "{hop} crossed the hop: {:?}",
+            seen.headers
+        );
     }
-    assert!(!seen.header("connection").unwrap_or("").to_ascii_lowercase().contains("x-hop-custom"));
+    assert!(!seen
+        .header("connection")
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .contains("x-hop-custom"));
 
     // Without a request id, the daemon makes one and both sides get it.
     let r = http().get(d.url("/t/q")).send().unwrap();
@@ -651,10 +891,18 @@ fn forwards_method_path_query_body_and_headers_minus_hop_by_hop() {
 
     // Accept-Encoding passes on transparent routes; the envelope must parse
     // the answer, so there it asks for an uncompressed one.
-    let r = http().get(d.url("/t/q")).header("accept-encoding", "gzip").send().unwrap();
+    let r = http()
+        .get(d.url("/t/q"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     assert_eq!(up.last().header("accept-encoding"), Some("gzip"));
-    let r = http().get(d.url("/e/q")).header("accept-encoding", "gzip").send().unwrap();
+    let r = http()
+        .get(d.url("/e/q"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(up.last().header("accept-encoding"), None);
 }
@@ -664,15 +912,27 @@ fn retries_idempotent_methods_only() {
     // Reads the request, then hangs up without answering: a retryable failure.
     let up = Upstream::start(|_| Action::Close);
     let d = proxy(&up.url(), "retries = 2\nbreaker_failures = 100", "", false);
-    let cases: [(&str, usize); 5] = [("GET", 3), ("POST", 1), ("PUT", 3), ("DELETE", 3), ("PATCH", 1)];
+    let cases: [(&str, usize); 5] = [
+        ("GET", 3),
+        ("POST", 1),
+        ("PUT", 3),
+        ("DELETE", 3),
+        ("PATCH", 1),
+    ];
     for (method, attempts) in cases {
         let before = up.requests();
-        let r = http().request(method.parse().unwrap(), d.url("/t/thing")).body("small body").send().unwrap();
+        let r = http()
+            .request(method.parse().unwrap(), d.url("/t/thing"))
+            .body("small body")
+            .send()
+            .unwrap();
         let status = r.status().as_u16();
         let body = json_of(&r.bytes().unwrap());
         assert_eq!(status, 502, "{method}: {body}");
         assert_eq!(body["variant"], "up");
-        assert!(wait_until(Duration::from_secs(2), || up.requests() - before >= attempts));
+        assert!(wait_until(Duration::from_secs(2), || up.requests()
+            - before
+            >= attempts));
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(up.requests() - before, attempts, "{method}: attempts");
     }
@@ -687,7 +947,10 @@ fn retries_idempotent_methods_only() {
 
 fn vm_kib(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"));
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
@@ -709,7 +972,13 @@ impl Read for PatternReader {
 #[test]
 fn ten_megabytes_stream_through_both_ways_without_being_held_whole() {
     const LEN: usize = 10 * 1024 * 1024;
-    let up = Upstream::start(|req| if req.method == "POST" { Action::Big { len: LEN } } else { json_answer(200, json!({ "warm": true })) });
+    let up = Upstream::start(|req| {
+        if req.method == "POST" {
+            Action::Big { len: LEN }
+        } else {
+            json_answer(200, json!({ "warm": true }))
+        }
+    });
     let d = proxy(&up.url(), "timeout_ms = 20000", "", false);
     // Warm up the workers' pools and allocator, then take the baseline peak.
     for _ in 0..4 {
@@ -720,7 +989,13 @@ fn ten_megabytes_stream_through_both_ways_without_being_held_whole() {
 
     let r = http()
         .post(d.url("/t/upload"))
-        .body(reqwest::blocking::Body::sized(PatternReader { offset: 0, len: LEN }, LEN as u64))
+        .body(reqwest::blocking::Body::sized(
+            PatternReader {
+                offset: 0,
+                len: LEN,
+            },
+            LEN as u64,
+        ))
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -737,13 +1012,28 @@ fn ten_megabytes_stream_through_both_ways_without_being_held_whole() {
     assert_eq!(got, LEN, "the whole answer arrived");
     assert_eq!(sum, checksum(0, &pattern(0, LEN)), "and unchanged");
     let seen = up.last();
-    assert_eq!((seen.method.as_str(), seen.body_len), ("POST", LEN), "the whole request body arrived");
-    assert_eq!(seen.body_sum, checksum(0, &pattern(0, LEN)), "and unchanged");
-    assert_eq!(seen.header("transfer-encoding"), Some("chunked"), "streamed on, not collected for a content-length");
+    assert_eq!(
+        (seen.method.as_str(), seen.body_len),
+        ("POST", LEN),
+        "the whole request body arrived"
+    );
+    assert_eq!(
+        seen.body_sum,
+        checksum(0, &pattern(0, LEN)),
+        "and unchanged"
+    );
+    assert_eq!(
+        seen.header("transfer-encoding"),
+        Some("chunked"),
+        "streamed on, not collected for a content-length"
+    );
 
     let hwm_after = vm_kib(d.pid(), "VmHWM:");
     let growth_kib = hwm_after.saturating_sub(hwm_before);
     eprintln!("daemon peak RSS {hwm_before} → {hwm_after} KiB moving 2 × 10 MiB");
     // Holding either body whole would raise the peak by 10 MiB or more.
-    assert!(growth_kib < 4 * 1024, "peak RSS grew by {growth_kib} KiB moving 2 × 10 MiB ({hwm_before} → {hwm_after} KiB)");
+    assert!(
+        growth_kib < 4 * 1024,
+        "peak RSS grew by {growth_kib} KiB moving 2 × 10 MiB ({hwm_before} → {hwm_after} KiB)"
+    );
 }

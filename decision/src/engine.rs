@@ -129,8 +129,10 @@ impl DecisionEngine {
             options.specs_adapter = Some(file_adapter.clone());
             match &settings.exposures_path {
                 Some(path) => {
-                    options.event_logging_adapter =
-                        Some(Arc::new(JsonlEventSink::new(path.clone(), event_counts.clone())))
+                    options.event_logging_adapter = Some(Arc::new(JsonlEventSink::new(
+                        path.clone(),
+                        event_counts.clone(),
+                    )))
                 }
                 None => options.disable_all_logging = Some(true),
             }

@@ -85,11 +85,15 @@ impl EventLoggingAdapter for JsonlEventSink {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         match Self::append(&self.path, &bytes) {
             Ok(()) => {
-                self.counts.written.fetch_add(kept as u64, Ordering::Relaxed);
+                self.counts
+                    .written
+                    .fetch_add(kept as u64, Ordering::Relaxed);
                 Ok(true)
             }
             Err(e) => {
-                self.counts.dropped.fetch_add(kept as u64, Ordering::Relaxed);
+                self.counts
+                    .dropped
+                    .fetch_add(kept as u64, Ordering::Relaxed);
                 tracing::warn!(path = %self.path.display(), error = %e, events = kept,
                     "cannot append exposures to the JSONL file; batch dropped");
                 // Returning Ok: a retry would fail the same way and only pile up.

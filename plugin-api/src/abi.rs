@@ -62,11 +62,17 @@ pub struct Bytes {
 }
 
 impl Bytes {
-    pub const EMPTY: Bytes = Bytes { ptr: std::ptr::null(), len: 0 };
+    pub const EMPTY: Bytes = Bytes {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
 
     /// Borrow a Rust slice. The result is valid only while `s` is.
     pub fn from_slice(s: &[u8]) -> Bytes {
-        Bytes { ptr: s.as_ptr(), len: s.len() }
+        Bytes {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 
     /// # Safety

@@ -30,8 +30,14 @@ fn c_values() -> BTreeMap<String, u64> {
     let entries = unsafe { std::slice::from_raw_parts(vd_probe_entries(&mut len), len) };
     let mut map = BTreeMap::new();
     for e in entries {
-        let name = unsafe { CStr::from_ptr(e.name) }.to_str().unwrap().to_owned();
-        assert!(map.insert(name.clone(), e.value).is_none(), "duplicate probe entry {name}");
+        let name = unsafe { CStr::from_ptr(e.name) }
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            map.insert(name.clone(), e.value).is_none(),
+            "duplicate probe entry {name}"
+        );
     }
     map
 }
@@ -47,8 +53,14 @@ fn rust_values() -> Vec<(String, u64)> {
     }
     macro_rules! field {
         ($c:literal, $t:ty, $f:ident, $ft:ty) => {
-            v.push((concat!("offsetof ", $c, ".", stringify!($f)).into(), offset_of!($t, $f) as u64));
-            v.push((concat!("sizeof ", $c, ".", stringify!($f)).into(), size_of::<$ft>() as u64));
+            v.push((
+                concat!("offsetof ", $c, ".", stringify!($f)).into(),
+                offset_of!($t, $f) as u64,
+            ));
+            v.push((
+                concat!("sizeof ", $c, ".", stringify!($f)).into(),
+                size_of::<$ft>() as u64,
+            ));
         };
     }
     macro_rules! constant {
@@ -79,21 +91,71 @@ fn rust_values() -> Vec<(String, u64)> {
 
     ty!("vd_host_api", HostApi);
     field!("vd_host_api", HostApi, size, u32);
-    field!("vd_host_api", HostApi, log, unsafe extern "C" fn(HostContextHostPtr, LogLevel, Bytes));
-    field!("vd_host_api", HostApi, response_set_status, unsafe extern "C" fn(ResponseBuilderHostPtr, u16));
-    field!("vd_host_api", HostApi, response_add_header, unsafe extern "C" fn(ResponseBuilderHostPtr, Bytes, Bytes));
-    field!("vd_host_api", HostApi, response_append_body, unsafe extern "C" fn(ResponseBuilderHostPtr, Bytes));
+    field!(
+        "vd_host_api",
+        HostApi,
+        log,
+        unsafe extern "C" fn(HostContextHostPtr, LogLevel, Bytes)
+    );
+    field!(
+        "vd_host_api",
+        HostApi,
+        response_set_status,
+        unsafe extern "C" fn(ResponseBuilderHostPtr, u16)
+    );
+    field!(
+        "vd_host_api",
+        HostApi,
+        response_add_header,
+        unsafe extern "C" fn(ResponseBuilderHostPtr, Bytes, Bytes)
+    );
+    field!(
+        "vd_host_api",
+        HostApi,
+        response_append_body,
+        unsafe extern "C" fn(ResponseBuilderHostPtr, Bytes)
+    );
 
     ty!("vd_plugin_descriptor", PluginDescriptor);
-    field!("vd_plugin_descriptor", PluginDescriptor, abi_version_major, u32);
-    field!("vd_plugin_descriptor", PluginDescriptor, abi_version_minor, u32);
-    field!("vd_plugin_descriptor", PluginDescriptor, descriptor_size, u32);
+    field!(
+        "vd_plugin_descriptor",
+        PluginDescriptor,
+        abi_version_major,
+        u32
+    );
+    field!(
+        "vd_plugin_descriptor",
+        PluginDescriptor,
+        abi_version_minor,
+        u32
+    );
+    field!(
+        "vd_plugin_descriptor",
+        PluginDescriptor,
+        descriptor_size,
+        u32
+    );
     field!("vd_plugin_descriptor", PluginDescriptor, reserved, u32);
     field!("vd_plugin_descriptor", PluginDescriptor, name, Bytes);
     field!("vd_plugin_descriptor", PluginDescriptor, version, Bytes);
-    field!("vd_plugin_descriptor", PluginDescriptor, init, Option<InitFn>);
-    field!("vd_plugin_descriptor", PluginDescriptor, handle, Option<HandleFn>);
-    field!("vd_plugin_descriptor", PluginDescriptor, shutdown, Option<ShutdownFn>);
+    field!(
+        "vd_plugin_descriptor",
+        PluginDescriptor,
+        init,
+        Option<InitFn>
+    );
+    field!(
+        "vd_plugin_descriptor",
+        PluginDescriptor,
+        handle,
+        Option<HandleFn>
+    );
+    field!(
+        "vd_plugin_descriptor",
+        PluginDescriptor,
+        shutdown,
+        Option<ShutdownFn>
+    );
 
     ty!("vd_status", Status);
     ty!("vd_log_level", LogLevel);
@@ -134,12 +196,22 @@ fn c_and_rust_layouts_and_constants_agree() {
     }
     for name in c.keys() {
         if !rust.iter().any(|(n, _)| n == name) {
-            mismatches.push(format!("{name}: reported by the C probe but not checked in Rust"));
+            mismatches.push(format!(
+                "{name}: reported by the C probe but not checked in Rust"
+            ));
         }
     }
-    assert!(mismatches.is_empty(), "C/Rust ABI mismatches:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "C/Rust ABI mismatches:\n{}",
+        mismatches.join("\n")
+    );
     // 5 structs, 28 fields (2 + 2 + 10 + 5 + 9), 9 scalar types, 12 constants
-    assert_eq!(rust.len(), 5 * 2 + 28 * 2 + 9 * 2 + 12, "every probe entry counted");
+    assert_eq!(
+        rust.len(),
+        5 * 2 + 28 * 2 + 9 * 2 + 12,
+        "every probe entry counted"
+    );
 }
 
 #[test]
@@ -161,7 +233,14 @@ fn c_descriptor_reads_back_in_rust() {
     assert_eq!(unsafe { d.name.as_slice() }, b"probe");
     assert_eq!(unsafe { d.version.as_slice() }, b"0.0.0");
     let mut instance: InstancePluginPtr = std::ptr::null_mut();
-    let status = unsafe { (d.init.unwrap())(std::ptr::null(), std::ptr::null(), Bytes::EMPTY, &mut instance) };
+    let status = unsafe {
+        (d.init.unwrap())(
+            std::ptr::null(),
+            std::ptr::null(),
+            Bytes::EMPTY,
+            &mut instance,
+        )
+    };
     assert_eq!(status, VD_OK);
     unsafe { (d.shutdown.unwrap())(instance) };
     assert!(d.handle.is_some());
@@ -172,8 +251,14 @@ fn c_descriptor_reads_back_in_rust() {
 #[test]
 fn header_text_mentions_the_constants() {
     let h = variantd_plugin_api::C_HEADER;
-    assert!(h.contains(&format!("#define VD_ABI_VERSION_MAJOR {}u", ABI_VERSION_MAJOR)));
-    assert!(h.contains(&format!("#define VD_ABI_VERSION_MINOR {}u", ABI_VERSION_MINOR)));
+    assert!(h.contains(&format!(
+        "#define VD_ABI_VERSION_MAJOR {}u",
+        ABI_VERSION_MAJOR
+    )));
+    assert!(h.contains(&format!(
+        "#define VD_ABI_VERSION_MINOR {}u",
+        ABI_VERSION_MINOR
+    )));
     assert!(h.contains(&format!("#define VD_ENTRY_SYMBOL \"{}\"", ENTRY_SYMBOL)));
     assert!(h.contains(&format!("{}(void);", ENTRY_SYMBOL)));
 }

@@ -11,11 +11,15 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let source = manifest_dir.join("app_c.c");
     let include = manifest_dir.join("../../plugin-api/include");
     println!("cargo:rerun-if-changed={}", source.display());
-    println!("cargo:rerun-if-changed={}", include.join("variantd_plugin.h").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        include.join("variantd_plugin.h").display()
+    );
     println!("cargo:rerun-if-changed=build.rs");
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
@@ -36,7 +40,9 @@ fn main() {
         .arg("-o")
         .arg(&tmp)
         .arg(&source);
-    let status = cmd.status().unwrap_or_else(|e| panic!("failed to run the C compiler {cmd:?}: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("failed to run the C compiler {cmd:?}: {e}"));
     if !status.success() {
         let _ = std::fs::remove_file(&tmp);
         panic!("compiling {} failed ({status}): {cmd:?}", source.display());

@@ -49,16 +49,39 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
         match flag.as_str() {
             "--variantd" => a.variantd = value().into(),
             "--plugin-dir" => a.plugin_dir = value().into(),
             "--specs" => a.specs = value().into(),
-            "--swaps" => a.swaps = value().parse().unwrap_or_else(|_| usage("--swaps: a number")),
-            "--memory-swaps" => a.memory_swaps = value().parse().unwrap_or_else(|_| usage("--memory-swaps: a number")),
-            "--load-threads" => a.load_threads = value().parse().unwrap_or_else(|_| usage("--load-threads: a number")),
-            "--debounce-ms" => a.debounce_ms = value().parse().unwrap_or_else(|_| usage("--debounce-ms: a number")),
-            "--max-retained" => a.max_retained = value().parse().unwrap_or_else(|_| usage("--max-retained: a number")),
+            "--swaps" => {
+                a.swaps = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--swaps: a number"))
+            }
+            "--memory-swaps" => {
+                a.memory_swaps = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--memory-swaps: a number"))
+            }
+            "--load-threads" => {
+                a.load_threads = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--load-threads: a number"))
+            }
+            "--debounce-ms" => {
+                a.debounce_ms = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--debounce-ms: a number"))
+            }
+            "--max-retained" => {
+                a.max_retained = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--max-retained: a number"))
+            }
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -86,7 +109,10 @@ struct Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -133,7 +159,12 @@ variant = "swap"
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e} (build it: see bench/README.md)", args.variantd.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "start {}: {e} (build it: see bench/README.md)",
+                args.variantd.display()
+            )
+        });
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -143,25 +174,41 @@ variant = "swap"
             }
         }
     });
-    let base = rx.recv_timeout(Duration::from_secs(30)).expect("variantd printed its listening address");
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("variantd printed its listening address");
     Daemon { child, base }
 }
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().expect("client")
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }
 
 /// The generation of one answer, checking it came wholly from one version.
 fn generation(c: &reqwest::blocking::Client, url: &str) -> Result<u64, String> {
     let r = c.get(url).send().map_err(|e| e.to_string())?;
     let status = r.status().as_u16();
-    let header = r.headers().get("x-generation").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let header = r
+        .headers()
+        .get("x-generation")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     let body: Value = r.json().map_err(|e| format!("status {status}: {e}"))?;
-    let g = body["generation"].as_u64().ok_or_else(|| format!("status {status}: {body}"))?;
+    let g = body["generation"]
+        .as_u64()
+        .ok_or_else(|| format!("status {status}: {body}"))?;
     let digit = char::from_digit(g as u32, 10).unwrap_or('?');
-    let whole = body["payload"].as_str().is_some_and(|p| p.len() == 4096 && p.chars().all(|c| c == digit));
+    let whole = body["payload"]
+        .as_str()
+        .is_some_and(|p| p.len() == 4096 && p.chars().all(|c| c == digit));
     if header != Some(g) || !whole {
-        return Err(format!("mixed answer: header {header:?}, body generation {g}"));
+        return Err(format!(
+            "mixed answer: header {header:?}, body generation {g}"
+        ));
     }
     Ok(g)
 }
@@ -177,14 +224,21 @@ fn vm_rss_kib(pid: u32) -> u64 {
 
 fn mapped_swapper_copies(pid: u32) -> usize {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    let mut paths: Vec<&str> = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).filter(|p| p.contains("libswapper.so")).collect();
+    let mut paths: Vec<&str> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| p.contains("libswapper.so"))
+        .collect();
     paths.sort();
     paths.dedup();
     paths.len()
 }
 
 fn admin(c: &reqwest::blocking::Client, base: &str) -> Value {
-    c.get(format!("{base}/admin/plugins")).send().and_then(|r| r.json()).unwrap_or(Value::Null)
+    c.get(format!("{base}/admin/plugins"))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or(Value::Null)
 }
 
 struct Swapper {
@@ -227,13 +281,22 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let args = parse_args();
-    let builds = [args.plugin_dir.join("libfixture_swap_one.so"), args.plugin_dir.join("libfixture_swap_two.so")];
+    let builds = [
+        args.plugin_dir.join("libfixture_swap_one.so"),
+        args.plugin_dir.join("libfixture_swap_two.so"),
+    ];
     for b in builds.iter().chain([&args.variantd]) {
         if !b.exists() {
-            usage(&format!("{} not found; build first (see bench/README.md)", b.display()));
+            usage(&format!(
+                "{} not found; build first (see bench/README.md)",
+                b.display()
+            ));
         }
     }
-    let work = tempfile::Builder::new().prefix("variantd-bench-swap-").tempdir().expect("tempdir");
+    let work = tempfile::Builder::new()
+        .prefix("variantd-bench-swap-")
+        .tempdir()
+        .expect("tempdir");
     let plugin_dir = work.path().join("plugins");
     std::fs::create_dir_all(&plugin_dir).expect("plugins dir");
     std::fs::copy(&args.specs, work.path().join("statsig_specs.json")).expect("copy specs");
@@ -245,8 +308,17 @@ fn main() {
     let url = format!("{base}/swap/x");
     let c = client();
     assert_eq!(generation(&c, &url), Ok(1), "generation 1 serves at start");
-    let mut s = Swapper { plugin_dir, builds, next: 1 };
-    println!("variantd {} (pid {pid}) at {base}; debounce {} ms; {} load threads", args.variantd.display(), args.debounce_ms, args.load_threads);
+    let mut s = Swapper {
+        plugin_dir,
+        builds,
+        next: 1,
+    };
+    println!(
+        "variantd {} (pid {pid}) at {base}; debounce {} ms; {} load threads",
+        args.variantd.display(),
+        args.debounce_ms,
+        args.load_threads
+    );
 
     // Phase 1: latency under load.
     let stop = Arc::new(AtomicBool::new(false));
@@ -281,10 +353,18 @@ fn main() {
     let elapsed = started.elapsed();
     latencies.sort();
     if latencies.is_empty() {
-        eprintln!("bench-swap: no swap was served; admin says: {}", admin(&c, &base));
+        eprintln!(
+            "bench-swap: no swap was served; admin says: {}",
+            admin(&c, &base)
+        );
         std::process::exit(1);
     }
-    println!("\n## swap-to-serve latency ({} swaps in {:.1} s, {} not served within 5 s)", latencies.len(), elapsed.as_secs_f64(), missed);
+    println!(
+        "\n## swap-to-serve latency ({} swaps in {:.1} s, {} not served within 5 s)",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        missed
+    );
     println!(
         "p50 {}  p90 {}  p99 {}  max {}  min {}",
         ms(pct(&latencies, 0.5)),
@@ -293,7 +373,11 @@ fn main() {
         ms(latencies[latencies.len() - 1]),
         ms(latencies[0])
     );
-    println!("load during the swaps: {} answers, {} failed or mixed", ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    println!(
+        "load during the swaps: {} answers, {} failed or mixed",
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
 
     // Phase 2: memory over many swaps.
     let a = admin(&c, &base);
@@ -305,14 +389,22 @@ fn main() {
         if swap_and_wait(&mut s, &c, &url).is_none() {
             missed += 1;
             if missed == 1 {
-                eprintln!("swap {i} not served within 5 s; refused: {}", admin(&c, &base)["refused"]);
+                eprintln!(
+                    "swap {i} not served within 5 s; refused: {}",
+                    admin(&c, &base)["refused"]
+                );
             }
         }
     }
     let elapsed = started.elapsed();
     let a = admin(&c, &base);
     let (rss_after, maps_after) = (vm_rss_kib(pid), mapped_swapper_copies(pid));
-    println!("\n## memory over {} more swaps ({:.1} s, {} not served within 5 s)", args.memory_swaps, elapsed.as_secs_f64(), missed);
+    println!(
+        "\n## memory over {} more swaps ({:.1} s, {} not served within 5 s)",
+        args.memory_swaps,
+        elapsed.as_secs_f64(),
+        missed
+    );
     println!(
         "VmRSS before {} KiB, after {} KiB ({:+} KiB)",
         rss_before,
@@ -327,7 +419,12 @@ fn main() {
         a["libraries_open"],
         a["libraries_released"]
     );
-    println!("distinct swapper copies in /proc/{pid}/maps: before {maps_before}, after {maps_after}");
-    println!("refused files: {}", a["refused"].as_array().map_or(0, Vec::len));
+    println!(
+        "distinct swapper copies in /proc/{pid}/maps: before {maps_before}, after {maps_after}"
+    );
+    println!(
+        "refused files: {}",
+        a["refused"].as_array().map_or(0, Vec::len)
+    );
     drop(daemon);
 }

@@ -7,9 +7,18 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {}: {source}", file.display())]
-    Read { file: PathBuf, source: std::io::Error },
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}:{line}:{column}: {key}: {message}", file.display())]
-    Invalid { file: PathBuf, line: usize, column: usize, key: String, message: String },
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        key: String,
+        message: String,
+    },
 }
 
 /// Turns byte spans and key paths into `file:line:column: key: message`.
@@ -26,13 +35,22 @@ impl<'a> Locator<'a> {
     fn line_col(&self, offset: usize) -> (usize, usize) {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
-        let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+        let column = before
+            .rfind('\n')
+            .map_or(before.len(), |nl| before.len() - nl - 1)
+            + 1;
         (line, column)
     }
 
     pub fn at_span(&self, span: Range<usize>, key: &str, message: String) -> ConfigError {
         let (line, column) = self.line_col(span.start);
-        ConfigError::Invalid { file: self.file.to_path_buf(), line, column, key: key.to_string(), message }
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            message,
+        }
     }
 
     /// Locate a key path such as `server.listen` or `routes[2]` by searching the
@@ -59,7 +77,9 @@ impl<'a> Locator<'a> {
         for (pos, _) in search.match_indices(leaf) {
             let at = section_start + pos;
             let line_start = self.text[..at].rfind('\n').map_or(0, |n| n + 1);
-            if self.text[line_start..at].trim().is_empty() || self.text[line_start..at].trim_start().starts_with('[') {
+            if self.text[line_start..at].trim().is_empty()
+                || self.text[line_start..at].trim_start().starts_with('[')
+            {
                 return Some(at..at);
             }
         }
@@ -68,7 +88,9 @@ impl<'a> Locator<'a> {
 
     /// A toml/serde error, with the key path when serde_path_to_error knows it.
     pub fn toml(&self, err: toml::de::Error, key: Option<String>) -> ConfigError {
-        let key = key.filter(|k| !k.is_empty() && k != ".").unwrap_or_else(|| "(syntax)".into());
+        let key = key
+            .filter(|k| !k.is_empty() && k != ".")
+            .unwrap_or_else(|| "(syntax)".into());
         let message = err.message().trim().to_string();
         match err.span() {
             Some(span) => self.at_span(span, &key, message),

@@ -18,8 +18,15 @@ pub use schema::{LogFormat, RawConfig, ResponseShape};
 use error::Locator;
 
 /// Paths the daemon serves itself; routes may not shadow them.
-pub const RESERVED_PREFIXES: &[&str] =
-    &["/admin", "/variants", "/metrics", "/healthz", "/readyz", "/endpoints", "/events"];
+pub const RESERVED_PREFIXES: &[&str] = &[
+    "/admin",
+    "/variants",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/endpoints",
+    "/events",
+];
 
 /// The validated, resolved configuration.
 #[derive(Debug, Clone)]
@@ -132,9 +139,17 @@ impl RouteDecision {
             RouteDecision::Fixed(v) => vec![v],
             RouteDecision::Decide(DecisionSpec::Gate { pass, fail, .. }) => vec![pass, fail],
             RouteDecision::Decide(
-                DecisionSpec::Experiment { variants, default, .. }
-                | DecisionSpec::DynamicConfig { variants, default, .. },
-            ) => variants.values().map(String::as_str).chain([default.as_str()]).collect(),
+                DecisionSpec::Experiment {
+                    variants, default, ..
+                }
+                | DecisionSpec::DynamicConfig {
+                    variants, default, ..
+                },
+            ) => variants
+                .values()
+                .map(String::as_str)
+                .chain([default.as_str()])
+                .collect(),
         }
     }
 }
@@ -153,8 +168,10 @@ impl Config {
     /// Read, parse and validate `path`, then apply `overrides`.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
         let source = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let text = std::fs::read_to_string(&source)
-            .map_err(|e| ConfigError::Read { file: source.clone(), source: e })?;
+        let text = std::fs::read_to_string(&source).map_err(|e| ConfigError::Read {
+            file: source.clone(),
+            source: e,
+        })?;
         let mut config = Config::parse(&text, &source)?;
         config.apply(overrides);
         Ok(config)
@@ -199,30 +216,59 @@ impl Config {
     }
 }
 
-fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<Config, ConfigError> {
-    let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+fn resolve(
+    raw: RawConfig,
+    source: &Path,
+    base: &Path,
+    loc: &Locator,
+) -> Result<Config, ConfigError> {
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
 
     if raw.server.listen.parse::<SocketAddr>().is_err() {
-        return Err(loc.at_key("server.listen", format!("`{}` is not an address like 127.0.0.1:8080", raw.server.listen)));
+        return Err(loc.at_key(
+            "server.listen",
+            format!(
+                "`{}` is not an address like 127.0.0.1:8080",
+                raw.server.listen
+            ),
+        ));
     }
     let include = raw
         .plugins
         .include
         .iter()
-        .map(|g| glob::Pattern::new(g).map_err(|e| loc.at_key("plugins.include", format!("bad glob `{g}`: {e}"))))
+        .map(|g| {
+            glob::Pattern::new(g)
+                .map_err(|e| loc.at_key("plugins.include", format!("bad glob `{g}`: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let user = &raw.user;
     if user.key_query.is_none() && user.key_header.is_none() && user.key_cookie.is_none() {
-        return Err(loc.at_key("user", "one of key_query, key_header, key_cookie must be set".into()));
+        return Err(loc.at_key(
+            "user",
+            "one of key_query, key_header, key_cookie must be set".into(),
+        ));
     }
     let mut attributes = Vec::new();
     for (i, a) in user.attributes.iter().enumerate() {
         if actix_web::http::header::HeaderName::from_bytes(a.header.as_bytes()).is_err() {
-            return Err(loc.at_key(&format!("user.attributes[{i}].header"), format!("`{}` is not a header name", a.header)));
+            return Err(loc.at_key(
+                &format!("user.attributes[{i}].header"),
+                format!("`{}` is not a header name", a.header),
+            ));
         }
         if a.field.is_empty() {
-            return Err(loc.at_key(&format!("user.attributes[{i}].field"), "must not be empty".into()));
+            return Err(loc.at_key(
+                &format!("user.attributes[{i}].field"),
+                "must not be empty".into(),
+            ));
         }
         attributes.push((a.header.to_ascii_lowercase(), a.field.clone()));
     }
@@ -231,15 +277,23 @@ fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<
     for (name, v) in &raw.variants {
         let key = format!("variants.{name}");
         if !valid_name(name) {
-            return Err(loc.at_key(&key, "variant names may use only letters, digits, `_` and `-`".into()));
+            return Err(loc.at_key(
+                &key,
+                "variant names may use only letters, digits, `_` and `-`".into(),
+            ));
         }
         let target = match (&v.plugin, &v.url) {
             (Some(plugin), None) => {
                 let config_json = match &v.config {
-                    Some(value) => serde_json::to_string(value).map_err(|e| loc.at_key(&format!("{key}.config"), e.to_string()))?,
+                    Some(value) => serde_json::to_string(value)
+                        .map_err(|e| loc.at_key(&format!("{key}.config"), e.to_string()))?,
                     None => "{}".into(),
                 };
-                VariantTarget::Plugin { plugin: plugin.get_ref().clone(), config_json, blocking: v.blocking }
+                VariantTarget::Plugin {
+                    plugin: plugin.get_ref().clone(),
+                    config_json,
+                    blocking: v.blocking,
+                }
             }
             (None, Some(url)) => {
                 let u = url.get_ref().trim_end_matches('/');
@@ -264,9 +318,18 @@ fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<
                 })
             }
             (Some(_), Some(url)) => {
-                return Err(loc.at_span(url.span(), &key, "set either `plugin` or `url`, not both".into()))
+                return Err(loc.at_span(
+                    url.span(),
+                    &key,
+                    "set either `plugin` or `url`, not both".into(),
+                ))
             }
-            (None, None) => return Err(loc.at_key(&key, "needs `plugin = \"<plugin name>\"` or `url = \"http://…\"`".into())),
+            (None, None) => {
+                return Err(loc.at_key(
+                    &key,
+                    "needs `plugin = \"<plugin name>\"` or `url = \"http://…\"`".into(),
+                ))
+            }
         };
         variants.insert(
             name.clone(),
@@ -283,7 +346,11 @@ fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<
         if let Some(fb) = &v.fallback {
             let fb_name = fb.get_ref();
             if !variants.contains_key(fb_name) || fb_name == name {
-                return Err(loc.at_span(fb.span(), &format!("variants.{name}.fallback"), format!("unknown variant `{fb_name}`")));
+                return Err(loc.at_span(
+                    fb.span(),
+                    &format!("variants.{name}.fallback"),
+                    format!("unknown variant `{fb_name}`"),
+                ));
             }
         }
     }
@@ -302,32 +369,71 @@ fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<
         let key = format!("routes[{i}]");
         let path = r.path.get_ref();
         if !path.starts_with('/') {
-            return Err(loc.at_span(r.path.span(), &format!("{key}.path"), "must start with `/`".into()));
+            return Err(loc.at_span(
+                r.path.span(),
+                &format!("{key}.path"),
+                "must start with `/`".into(),
+            ));
         }
-        if RESERVED_PREFIXES.iter().any(|p| path == p || path.starts_with(&format!("{p}/"))) {
-            return Err(loc.at_span(r.path.span(), &format!("{key}.path"), format!("`{path}` is served by variantd itself")));
+        if RESERVED_PREFIXES
+            .iter()
+            .any(|p| path == p || path.starts_with(&format!("{p}/")))
+        {
+            return Err(loc.at_span(
+                r.path.span(),
+                &format!("{key}.path"),
+                format!("`{path}` is served by variantd itself"),
+            ));
         }
         if let Err(e) = matchit::Router::<()>::new().insert(path.as_str(), ()) {
-            return Err(loc.at_span(r.path.span(), &format!("{key}.path"), format!("bad pattern: {e}")));
+            return Err(loc.at_span(
+                r.path.span(),
+                &format!("{key}.path"),
+                format!("bad pattern: {e}"),
+            ));
         }
         if !seen_paths.insert(path.clone()) {
-            return Err(loc.at_span(r.path.span(), &format!("{key}.path"), format!("`{path}` is routed twice")));
+            return Err(loc.at_span(
+                r.path.span(),
+                &format!("{key}.path"),
+                format!("`{path}` is routed twice"),
+            ));
         }
         let methods = r
             .methods
             .iter()
-            .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| loc.at_key(&format!("{key}.methods"), format!("`{m}` is not an HTTP method"))))
+            .map(|m| {
+                Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                    loc.at_key(
+                        &format!("{key}.methods"),
+                        format!("`{m}` is not an HTTP method"),
+                    )
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let chosen = [r.variant.is_some(), r.gate.is_some(), r.experiment.is_some(), r.dynamic_config.is_some()];
+        let chosen = [
+            r.variant.is_some(),
+            r.gate.is_some(),
+            r.experiment.is_some(),
+            r.dynamic_config.is_some(),
+        ];
         if chosen.iter().filter(|b| **b).count() != 1 {
-            return Err(loc.at_span(r.path.span(), &key, "set exactly one of `variant`, `gate`, `experiment`, `dynamic_config`".into()));
+            return Err(loc.at_span(
+                r.path.span(),
+                &key,
+                "set exactly one of `variant`, `gate`, `experiment`, `dynamic_config`".into(),
+            ));
         }
         let decision = if let Some(v) = &r.variant {
             RouteDecision::Fixed(known(v, &format!("{key}.variant"))?)
         } else if let Some(gate) = &r.gate {
             let (Some(pass), Some(fail)) = (&r.pass, &r.fail) else {
-                return Err(loc.at_span(gate.span(), &key, "a gate route needs `pass` and `fail` variants".into()));
+                return Err(loc.at_span(
+                    gate.span(),
+                    &key,
+                    "a gate route needs `pass` and `fail` variants".into(),
+                ));
             };
             RouteDecision::Decide(DecisionSpec::Gate {
                 name: gate.get_ref().clone(),
@@ -346,13 +452,26 @@ fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<
             let default = known(default, &format!("{key}.default"))?;
             let mut map = std::collections::HashMap::new();
             for (value, variant) in &r.map {
-                map.insert(value.clone(), known(variant, &format!("{key}.map.{value}"))?);
+                map.insert(
+                    value.clone(),
+                    known(variant, &format!("{key}.map.{value}"))?,
+                );
             }
             let (name, parameter) = (name.get_ref().clone(), r.parameter.clone());
             RouteDecision::Decide(if is_experiment {
-                DecisionSpec::Experiment { name, parameter, variants: map, default }
+                DecisionSpec::Experiment {
+                    name,
+                    parameter,
+                    variants: map,
+                    default,
+                }
             } else {
-                DecisionSpec::DynamicConfig { name, parameter, variants: map, default }
+                DecisionSpec::DynamicConfig {
+                    name,
+                    parameter,
+                    variants: map,
+                    default,
+                }
             })
         };
         routes.push(RouteConfig {
@@ -371,7 +490,11 @@ fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<
         shutdown_timeout_secs: raw.server.shutdown_timeout_secs,
         access_log: raw.server.access_log,
         log_format: raw.server.log_format,
-        public_url: raw.server.public_url.clone().map(|u| u.trim_end_matches('/').to_string()),
+        public_url: raw
+            .server
+            .public_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_string()),
         max_body_bytes: raw.server.max_body_bytes,
         plugins: PluginsConfig {
             dir: abs(&raw.plugins.dir),
@@ -403,7 +526,10 @@ fn resolve(raw: RawConfig, source: &Path, base: &Path, loc: &Locator) -> Result<
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

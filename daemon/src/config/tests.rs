@@ -8,7 +8,9 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 
 fn invalid(text: &str) -> (usize, String, String) {
     match parse(text) {
-        Err(ConfigError::Invalid { line, key, message, .. }) => (line, key, message),
+        Err(ConfigError::Invalid {
+            line, key, message, ..
+        }) => (line, key, message),
         Err(e) => panic!("unexpected error kind: {e}"),
         Ok(_) => panic!("config was accepted:\n{text}"),
     }
@@ -36,7 +38,10 @@ fn the_shipped_configs_parse() {
 fn relative_paths_resolve_against_the_config_directory() {
     let c = parse(BASE).unwrap();
     assert_eq!(c.plugins.dir, Path::new("/etc/variantd/plugins"));
-    assert_eq!(c.statsig.specs_file, Path::new("/etc/variantd/statsig_specs.json"));
+    assert_eq!(
+        c.statsig.specs_file,
+        Path::new("/etc/variantd/statsig_specs.json")
+    );
     assert_eq!(c.listen, "127.0.0.1:8080", "loopback by default");
 }
 
@@ -51,7 +56,8 @@ fn unknown_key_names_line_and_key() {
 
 #[test]
 fn unknown_variant_reference_names_its_line() {
-    let text = format!("{BASE}\n[[routes]]\npath = \"/p\"\ngate = \"g\"\npass = \"b\"\nfail = \"nope\"\n");
+    let text =
+        format!("{BASE}\n[[routes]]\npath = \"/p\"\ngate = \"g\"\npass = \"b\"\nfail = \"nope\"\n");
     let (line, key, message) = invalid(&text);
     assert_eq!((line, key.as_str()), (11, "routes[0].fail"));
     assert!(message.contains("unknown variant `nope`"));
@@ -63,9 +69,13 @@ fn a_route_needs_exactly_one_decision() {
     assert!(m.contains("exactly one"), "{m}");
     let (_, _, m) = invalid(&format!("{BASE}\n[[routes]]\npath = \"/p\"\n"));
     assert!(m.contains("exactly one"), "{m}");
-    let (_, _, m) = invalid(&format!("{BASE}\n[[routes]]\npath = \"/p\"\ngate = \"g\"\npass = \"a\"\n"));
+    let (_, _, m) = invalid(&format!(
+        "{BASE}\n[[routes]]\npath = \"/p\"\ngate = \"g\"\npass = \"a\"\n"
+    ));
     assert!(m.contains("pass") && m.contains("fail"), "{m}");
-    let (_, _, m) = invalid(&format!("{BASE}\n[[routes]]\npath = \"/p\"\nexperiment = \"e\"\n"));
+    let (_, _, m) = invalid(&format!(
+        "{BASE}\n[[routes]]\npath = \"/p\"\nexperiment = \"e\"\n"
+    ));
     assert!(m.contains("default"), "{m}");
 }
 
@@ -73,9 +83,13 @@ fn a_route_needs_exactly_one_decision() {
 fn bad_values_are_refused() {
     let (_, key, _) = invalid(&format!("{BASE}\n[server]\nlisten = \"not an address\"\n"));
     assert_eq!(key, "server.listen");
-    let (_, _, m) = invalid(&format!("{BASE}\n[[routes]]\npath = \"/admin/x\"\nvariant = \"a\"\n"));
+    let (_, _, m) = invalid(&format!(
+        "{BASE}\n[[routes]]\npath = \"/admin/x\"\nvariant = \"a\"\n"
+    ));
     assert!(m.contains("served by variantd itself"), "{m}");
-    let (_, _, m) = invalid(&format!("{BASE}\n[[routes]]\npath = \"nope\"\nvariant = \"a\"\n"));
+    let (_, _, m) = invalid(&format!(
+        "{BASE}\n[[routes]]\npath = \"nope\"\nvariant = \"a\"\n"
+    ));
     assert!(m.contains("must start with"), "{m}");
     let (_, _, m) = invalid("[variants.x]\nplugin = \"p\"\nurl = \"http://127.0.0.1:1\"\n");
     assert!(m.contains("not both"), "{m}");
@@ -83,11 +97,15 @@ fn bad_values_are_refused() {
     assert!(m.contains("http"), "{m}");
     let (_, _, m) = invalid("[variants.x]\nurl = \"https://127.0.0.1:1\"\n");
     assert!(m.contains("not supported"), "{m}");
-    let (_, _, m) = invalid(&format!("{BASE}\n[variants.c]\nplugin = \"p\"\nfallback = \"c\"\n"));
+    let (_, _, m) = invalid(&format!(
+        "{BASE}\n[variants.c]\nplugin = \"p\"\nfallback = \"c\"\n"
+    ));
     assert!(m.contains("unknown variant"), "{m}");
     let (line, _, m) = invalid("[variants.a]\nplugin = 3\n");
     assert_eq!(line, 2, "{m}");
-    let (_, _, m) = invalid(&format!("{BASE}\n[[routes]]\npath = \"/p\"\nmethods = [\"G E T\"]\nvariant = \"a\"\n"));
+    let (_, _, m) = invalid(&format!(
+        "{BASE}\n[[routes]]\npath = \"/p\"\nmethods = [\"G E T\"]\nvariant = \"a\"\n"
+    ));
     assert!(m.contains("HTTP method"), "{m}");
 }
 
@@ -98,8 +116,16 @@ fn experiment_routes_map_values_to_variants() {
     ))
     .unwrap();
     match &c.routes[0].decision {
-        RouteDecision::Decide(variantd_decision::DecisionSpec::Experiment { name, parameter, variants, default }) => {
-            assert_eq!((name.as_str(), parameter.as_str(), default.as_str()), ("exp", "variant", "a"));
+        RouteDecision::Decide(variantd_decision::DecisionSpec::Experiment {
+            name,
+            parameter,
+            variants,
+            default,
+        }) => {
+            assert_eq!(
+                (name.as_str(), parameter.as_str(), default.as_str()),
+                ("exp", "variant", "a")
+            );
             assert_eq!(variants.get("B").map(String::as_str), Some("b"));
         }
         other => panic!("{other:?}"),
@@ -109,6 +135,14 @@ fn experiment_routes_map_values_to_variants() {
 #[test]
 fn overrides_win_over_the_file() {
     let mut c = parse(BASE).unwrap();
-    c.apply(&Overrides { listen: Some("127.0.0.1:0".into()), plugin_dir: Some("/opt/p".into()), specs_file: None, workers: Some(1) });
-    assert_eq!((c.listen.as_str(), c.plugins.dir.as_path(), c.workers), ("127.0.0.1:0", Path::new("/opt/p"), 1));
+    c.apply(&Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        plugin_dir: Some("/opt/p".into()),
+        specs_file: None,
+        workers: Some(1),
+    });
+    assert_eq!(
+        (c.listen.as_str(), c.plugins.dir.as_path(), c.workers),
+        ("127.0.0.1:0", Path::new("/opt/p"), 1)
+    );
 }

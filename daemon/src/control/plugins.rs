@@ -41,14 +41,25 @@ impl PluginDir {
         let files = list_plugin_files(&config.dir, config);
         let mut candidates: Vec<Arc<PluginLibrary>> = Vec::new();
         for file in &files {
-            let Ok(bytes) = std::fs::read(file) else { continue };
+            let Ok(bytes) = std::fs::read(file) else {
+                continue;
+            };
             let sha = hex::encode(Sha256::digest(&bytes));
             // Unchanged since the last scan, or (after a forced reload forgot
             // the hashes) the very content already serving: nothing to load.
             // A forced reload thus retries refused files without churning a
             // new copy of every healthy plugin.
-            if self.seen.get(file) == Some(&sha) || self.current.values().any(|l| l.file == *file && l.sha256 == sha) {
-                if self.current.values().any(|l| l.file == *file && l.sha256 == sha) {
+            if self.seen.get(file) == Some(&sha)
+                || self
+                    .current
+                    .values()
+                    .any(|l| l.file == *file && l.sha256 == sha)
+            {
+                if self
+                    .current
+                    .values()
+                    .any(|l| l.file == *file && l.sha256 == sha)
+                {
                     self.refused.remove(file);
                 }
                 self.seen.insert(file.clone(), sha);
@@ -86,22 +97,39 @@ impl PluginDir {
                 .get(&lib.name)
                 .filter(|cur| cur.file != lib.file)
                 .map(|cur| cur.file.clone())
-                .or_else(|| accepted.iter().find(|a| a.name == lib.name).map(|a| a.file.clone()));
+                .or_else(|| {
+                    accepted
+                        .iter()
+                        .find(|a| a.name == lib.name)
+                        .map(|a| a.file.clone())
+                });
             match clash {
                 Some(other) => {
-                    let e = LoadError::DuplicateName { name: lib.name.clone(), other: other.display().to_string() };
+                    let e = LoadError::DuplicateName {
+                        name: lib.name.clone(),
+                        other: other.display().to_string(),
+                    };
                     self.refuse(&lib.file, &e);
                 }
                 None => accepted.push(lib),
             }
         }
-        ScanOutcome { candidates: accepted }
+        ScanOutcome {
+            candidates: accepted,
+        }
     }
 
     pub fn refuse(&mut self, file: &Path, e: &LoadError) {
         tracing::error!(file = %file.display(), reason = %e, "plugin refused; the previous state keeps serving");
         crate::metrics::plugin_event("refused");
-        self.refused.insert(file.to_path_buf(), Refusal { file: file.to_path_buf(), reason: e.to_string(), at: SystemTime::now() });
+        self.refused.insert(
+            file.to_path_buf(),
+            Refusal {
+                file: file.to_path_buf(),
+                reason: e.to_string(),
+                at: SystemTime::now(),
+            },
+        );
     }
 
     /// Forget a file's hash so the next scan loads it again (SIGHUP / admin reload).
@@ -120,7 +148,11 @@ fn list_plugin_files(dir: &Path, config: &PluginsConfig) -> Vec<PathBuf> {
             let name = e.file_name();
             let name = name.to_string_lossy();
             // Temporary names of a deploy in progress are not plugins yet.
-            !name.starts_with('.') && config.includes(&name) && std::fs::metadata(e.path()).map(|m| m.is_file()).unwrap_or(false)
+            !name.starts_with('.')
+                && config.includes(&name)
+                && std::fs::metadata(e.path())
+                    .map(|m| m.is_file())
+                    .unwrap_or(false)
         })
         .map(|e| e.path())
         .collect();

@@ -32,7 +32,9 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
         }
         None => match req.peer_addr() {
             Some(addr) if addr.ip().is_loopback() => Ok(()),
-            _ => unauthorized("admin answers only loopback clients unless VARIANTD_ADMIN_TOKEN is set"),
+            _ => unauthorized(
+                "admin answers only loopback clients unless VARIANTD_ADMIN_TOKEN is set",
+            ),
         },
     }
 }
@@ -78,9 +80,18 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let control = state.control.clone();
     let result = web::block(move || control.reload(ReloadScope::All)).await;
     match result {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "reloaded": true, "generation": state.snapshots.load().generation })),
-        Ok(Err(reason)) => json_error(StatusCode::UNPROCESSABLE_ENTITY, "reload refused; the previous state keeps serving", json!({ "reason": reason })),
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "reload did not run", json!({ "reason": e.to_string() })),
+        Ok(Ok(())) => HttpResponse::Ok()
+            .json(json!({ "reloaded": true, "generation": state.snapshots.load().generation })),
+        Ok(Err(reason)) => json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reload refused; the previous state keeps serving",
+            json!({ "reason": reason }),
+        ),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reload did not run",
+            json!({ "reason": e.to_string() }),
+        ),
     }
 }
 
@@ -112,7 +123,17 @@ pub async fn config(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 /// Replace values whose key names a secret, and passwords in URLs.
 fn redact(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
-    const SECRET_WORDS: &[&str] = &["secret", "token", "password", "passwd", "api_key", "apikey", "credential", "authorization", "private_key"];
+    const SECRET_WORDS: &[&str] = &[
+        "secret",
+        "token",
+        "password",
+        "passwd",
+        "api_key",
+        "apikey",
+        "credential",
+        "authorization",
+        "private_key",
+    ];
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
@@ -128,7 +149,11 @@ fn redact(value: serde_json::Value) -> serde_json::Value {
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
         Value::String(s) => match (s.find("://"), s.find('@')) {
-            (Some(scheme_end), Some(at)) if at > scheme_end => Value::String(format!("{}://[redacted]@{}", &s[..scheme_end], &s[at + 1..])),
+            (Some(scheme_end), Some(at)) if at > scheme_end => Value::String(format!(
+                "{}://[redacted]@{}",
+                &s[..scheme_end],
+                &s[at + 1..]
+            )),
             _ => Value::String(s),
         },
         other => other,
@@ -136,7 +161,11 @@ fn redact(value: serde_json::Value) -> serde_json::Value {
 }
 
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    json_error(StatusCode::NOT_FOUND, "no such admin endpoint", json!({ "path": req.path() }))
+    json_error(
+        StatusCode::NOT_FOUND,
+        "no such admin endpoint",
+        json!({ "path": req.path() }),
+    )
 }
 
 #[cfg(test)]

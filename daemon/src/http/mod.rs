@@ -48,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/status").route(web::get().to(admin::status)))
                 .default_service(web::to(admin::not_found)),
         )
-        .service(web::resource(["/variants/{name}", "/variants/{name}/{tail:.*}"]).to(direct::variant))
+        .service(
+            web::resource(["/variants/{name}", "/variants/{name}/{tail:.*}"]).to(direct::variant),
+        )
         .default_service(web::to(routed::routed));
 }

@@ -30,14 +30,20 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         reasons.push(format!(
             "statsig specs not loaded from {}: {}",
             engine.specs_path,
-            engine.last_error.clone().unwrap_or_else(|| "unknown reason".into())
+            engine
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "unknown reason".into())
         ));
     } else if let Some(e) = &engine.last_error {
         warnings.push(format!("statsig: {e}"));
     }
     for v in snapshot.variants.values() {
         if !v.is_available() {
-            let used = snapshot.routes.iter().any(|r| r.decision.variants().contains(&v.config.name.as_str()));
+            let used = snapshot
+                .routes
+                .iter()
+                .any(|r| r.decision.variants().contains(&v.config.name.as_str()));
             let msg = format!("variant `{}`: plugin not loaded", v.config.name);
             if used && v.config.fallback.is_none() {
                 reasons.push(msg);
@@ -57,7 +63,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     for e in state.control.last_errors() {
         warnings.push(format!("last {} reload refused: {}", e.what, e.reason));
     }
-    let status = if reasons.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     HttpResponse::build(status).json(json!({
         "ready": reasons.is_empty(),
         "reasons": reasons,
@@ -72,8 +82,15 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let engine = state.engine.status();
     let retention = state.control.retention();
     crate::metrics::library_counts(retention.open_count(), retention.retained_count());
-    crate::metrics::specs(engine.source, engine.age_seconds.unwrap_or(0) as f64, engine.events_written, engine.events_dropped);
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+    crate::metrics::specs(
+        engine.source,
+        engine.age_seconds.unwrap_or(0) as f64,
+        engine.events_written,
+        engine.events_dropped,
+    );
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
 }
 
 /// `{"<variant>_endpoint": URL, ...}` as in the original example. In-process
@@ -114,12 +131,27 @@ struct EventBody {
 
 /// `POST /events`: record a conversion or any custom event for a user.
 pub async fn events(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let bad = |field: &str, why: &str| json_error(StatusCode::BAD_REQUEST, &format!("`{field}` {why}"), json!({ "field": field }));
+    let bad = |field: &str, why: &str| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("`{field}` {why}"),
+            json!({ "field": field }),
+        )
+    };
     let parsed: EventBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
-            let field = e.to_string().split('`').nth(1).unwrap_or("body").to_string();
-            return json_error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}"), json!({ "field": field }));
+            let field = e
+                .to_string()
+                .split('`')
+                .nth(1)
+                .unwrap_or("body")
+                .to_string();
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid JSON body: {e}"),
+                json!({ "field": field }),
+            );
         }
     };
     let user_key = match parsed.user_key {
@@ -157,5 +189,6 @@ pub async fn events(body: web::Bytes, state: web::Data<AppState>) -> HttpRespons
     };
     let user = UserContext::new(user_key.clone());
     state.engine.log_event(&user, &event_name, value, metadata);
-    HttpResponse::Accepted().json(json!({ "accepted": true, "user_key": user_key, "event_name": event_name }))
+    HttpResponse::Accepted()
+        .json(json!({ "accepted": true, "user_key": user_key, "event_name": event_name }))
 }

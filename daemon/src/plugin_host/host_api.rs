@@ -31,18 +31,31 @@ pub(super) struct ResponseSink<'a> {
 
 impl<'a> ResponseSink<'a> {
     pub fn new(context: &'a HostContext) -> Self {
-        ResponseSink { context, status: 200, headers: Vec::new(), body: Vec::new() }
+        ResponseSink {
+            context,
+            status: 200,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub fn into_response(self) -> PluginResponse {
-        PluginResponse { status: self.status, headers: self.headers, body: self.body }
+        PluginResponse {
+            status: self.status,
+            headers: self.headers,
+            body: self.body,
+        }
     }
 }
 
 // These run inside plugin calls: they must never unwind into plugin frames,
 // so they do nothing that can panic short of an allocation failure.
 
-unsafe extern "C" fn host_log(ctx: abi::HostContextHostPtr, level: abi::LogLevel, message: abi::Bytes) {
+unsafe extern "C" fn host_log(
+    ctx: abi::HostContextHostPtr,
+    level: abi::LogLevel,
+    message: abi::Bytes,
+) {
     if ctx.is_null() {
         return;
     }
@@ -61,13 +74,26 @@ unsafe extern "C" fn host_log(ctx: abi::HostContextHostPtr, level: abi::LogLevel
 
 unsafe extern "C" fn response_set_status(response: abi::ResponseBuilderHostPtr, status: u16) {
     if let Some(sink) = (response as *mut ResponseSink).as_mut() {
-        sink.status = if (100..=599).contains(&status) { status } else { 500 };
+        sink.status = if (100..=599).contains(&status) {
+            status
+        } else {
+            500
+        };
     }
 }
 
-unsafe extern "C" fn response_add_header(response: abi::ResponseBuilderHostPtr, name: abi::Bytes, value: abi::Bytes) {
-    let Some(sink) = (response as *mut ResponseSink).as_mut() else { return };
-    match (HeaderName::from_bytes(name.as_slice()), HeaderValue::from_bytes(value.as_slice())) {
+unsafe extern "C" fn response_add_header(
+    response: abi::ResponseBuilderHostPtr,
+    name: abi::Bytes,
+    value: abi::Bytes,
+) {
+    let Some(sink) = (response as *mut ResponseSink).as_mut() else {
+        return;
+    };
+    match (
+        HeaderName::from_bytes(name.as_slice()),
+        HeaderValue::from_bytes(value.as_slice()),
+    ) {
         (Ok(n), Ok(v)) => sink.headers.push((n, v)),
         _ => tracing::warn!(
             target: "plugin",

@@ -27,7 +27,10 @@ pub struct PluginRequest<'a> {
 #[derive(Debug)]
 pub struct PluginResponse {
     pub status: u16,
-    pub headers: Vec<(actix_web::http::header::HeaderName, actix_web::http::header::HeaderValue)>,
+    pub headers: Vec<(
+        actix_web::http::header::HeaderName,
+        actix_web::http::header::HeaderValue,
+    )>,
     pub body: Vec<u8>,
 }
 
@@ -61,12 +64,19 @@ unsafe impl Sync for PluginInstance {}
 
 impl PluginInstance {
     /// Run the plugin's `init` with `config_json` for `variant`.
-    pub fn init(library: &Arc<PluginLibrary>, variant: &str, config_json: &str) -> Result<Arc<PluginInstance>, LoadError> {
+    pub fn init(
+        library: &Arc<PluginLibrary>,
+        variant: &str,
+        config_json: &str,
+    ) -> Result<Arc<PluginInstance>, LoadError> {
         let descriptor = library.descriptor();
         let (Some(init), Some(handle)) = (descriptor.init, descriptor.handle) else {
             return Err(LoadError::MissingHook("init"));
         };
-        let host_context = Box::new(HostContext { plugin: library.name.clone(), variant: variant.to_string() });
+        let host_context = Box::new(HostContext {
+            plugin: library.name.clone(),
+            variant: variant.to_string(),
+        });
         let mut instance: abi::InstancePluginPtr = std::ptr::null_mut();
         // SAFETY: all pointers are valid for the call; the host table is static
         // and the context outlives the instance (dropped after shutdown).
@@ -79,10 +89,17 @@ impl PluginInstance {
             )
         };
         if code != abi::VD_OK {
-            return Err(LoadError::InitFailed { variant: variant.to_string(), code });
+            return Err(LoadError::InitFailed {
+                variant: variant.to_string(),
+                code,
+            });
         }
         Ok(Arc::new(PluginInstance {
-            live: Some(Live { instance, host_context, library: library.clone() }),
+            live: Some(Live {
+                instance,
+                host_context,
+                library: library.clone(),
+            }),
             handle,
             variant: variant.to_string(),
             config_json: config_json.to_string(),
@@ -105,13 +122,20 @@ impl PluginInstance {
         let headers: Vec<abi::Header> = req
             .headers
             .iter()
-            .map(|(n, v)| abi::Header { name: abi::Bytes::from_slice(n), value: abi::Bytes::from_slice(v) })
+            .map(|(n, v)| abi::Header {
+                name: abi::Bytes::from_slice(n),
+                value: abi::Bytes::from_slice(v),
+            })
             .collect();
         let request = abi::Request {
             method: abi::Bytes::from_slice(req.method.as_bytes()),
             path: abi::Bytes::from_slice(req.path.as_bytes()),
             query: abi::Bytes::from_slice(req.query.as_bytes()),
-            headers: if headers.is_empty() { std::ptr::null() } else { headers.as_ptr() },
+            headers: if headers.is_empty() {
+                std::ptr::null()
+            } else {
+                headers.as_ptr()
+            },
             headers_len: headers.len(),
             body: abi::Bytes::from_slice(req.body),
             user_key: abi::Bytes::from_slice(req.user_key.as_bytes()),
@@ -123,11 +147,20 @@ impl PluginInstance {
         live.library.in_flight.fetch_add(1, Ordering::Relaxed);
         // SAFETY: `request`, `headers` and `sink` outlive the call; the sink is
         // only touched through the host callbacks on this thread.
-        let code = unsafe { (self.handle)(live.instance, &request, &mut sink as *mut ResponseSink as abi::ResponseBuilderHostPtr) };
+        let code = unsafe {
+            (self.handle)(
+                live.instance,
+                &request,
+                &mut sink as *mut ResponseSink as abi::ResponseBuilderHostPtr,
+            )
+        };
         live.library.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.served.fetch_add(1, Ordering::Relaxed);
         if code != abi::VD_OK {
-            return Err(CallError { plugin: live.library.name.clone(), code });
+            return Err(CallError {
+                plugin: live.library.name.clone(),
+                code,
+            });
         }
         Ok(sink.into_response())
     }
@@ -148,7 +181,11 @@ unsafe impl Send for Live {}
 impl Live {
     /// Run `shutdown`, then let go of the host context and the library.
     fn release(self) {
-        let Live { instance, host_context, library } = self;
+        let Live {
+            instance,
+            host_context,
+            library,
+        } = self;
         if let Some(shutdown) = library.descriptor().shutdown {
             // SAFETY: no `handle` call can be running (the instance's last Arc
             // is gone), and shutdown is called exactly once.

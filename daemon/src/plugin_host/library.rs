@@ -90,6 +90,7 @@ impl Drop for PluginLibrary {
                 tracing::warn!(plugin = %self.name, error = %e, "dlclose failed");
             }
         }
-        self.retention.library_closed(&self.name, &self.version, &self.private_path);
+        self.retention
+            .library_closed(&self.name, &self.version, &self.private_path);
     }
 }

@@ -77,8 +77,14 @@ pub struct Loader {
 
 impl Loader {
     pub fn new(retention: Arc<Retention>) -> std::io::Result<Loader> {
-        let private_dir = tempfile::Builder::new().prefix("variantd-plugins-").tempdir()?;
-        Ok(Loader { private_dir, sequence: AtomicU64::new(0), retention })
+        let private_dir = tempfile::Builder::new()
+            .prefix("variantd-plugins-")
+            .tempdir()?;
+        Ok(Loader {
+            private_dir,
+            sequence: AtomicU64::new(0),
+            retention,
+        })
     }
 
     pub fn retention(&self) -> &Arc<Retention> {
@@ -98,9 +104,16 @@ impl Loader {
         }
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let private_path = self.private_dir.path().join(format!("{}-{seq}-{file_name}", &sha256[..16]));
-        std::fs::write(&private_path, &bytes).map_err(|e| LoadError::Read(format!("private copy: {e}")))?;
+        let file_name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let private_path = self
+            .private_dir
+            .path()
+            .join(format!("{}-{seq}-{file_name}", &sha256[..16]));
+        std::fs::write(&private_path, &bytes)
+            .map_err(|e| LoadError::Read(format!("private copy: {e}")))?;
 
         match open_and_validate(&private_path) {
             Ok((library, descriptor, name, version)) => Ok(Arc::new(PluginLibrary::new(
@@ -128,8 +141,8 @@ fn open_and_validate(
 ) -> Result<(Library, &'static abi::PluginDescriptor, String, String), LoadError> {
     // SAFETY: loading runs the library's initialisers; that is the trust we
     // place in files an operator put in the plugin directory.
-    let library =
-        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map_err(|e| LoadError::Dlopen(error_chain(&e)))?;
+    let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
+        .map_err(|e| LoadError::Dlopen(error_chain(&e)))?;
     // SAFETY: the symbol's type is fixed by the ABI; we only call it once here.
     let entry: abi::EntryFn = unsafe {
         match library.get::<abi::EntryFn>(abi::ENTRY_SYMBOL_NUL) {
@@ -150,10 +163,16 @@ fn open_and_validate(
         (*head, *head.add(2))
     };
     if major != abi::ABI_VERSION_MAJOR {
-        return Err(LoadError::AbiMajorMismatch { found: major, expected: abi::ABI_VERSION_MAJOR });
+        return Err(LoadError::AbiMajorMismatch {
+            found: major,
+            expected: abi::ABI_VERSION_MAJOR,
+        });
     }
     if size < MIN_DESCRIPTOR_SIZE {
-        return Err(LoadError::DescriptorTooSmall { found: size, needed: MIN_DESCRIPTOR_SIZE });
+        return Err(LoadError::DescriptorTooSmall {
+            found: size,
+            needed: MIN_DESCRIPTOR_SIZE,
+        });
     }
     // SAFETY: major and size say the v1 layout is all there.
     let descriptor: &'static abi::PluginDescriptor = unsafe { &*descriptor };
@@ -166,7 +185,11 @@ fn open_and_validate(
     // SAFETY: static text per the ABI.
     let name = unsafe { descriptor.name.as_slice() };
     let name = std::str::from_utf8(name).map_err(|_| LoadError::BadName)?;
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(LoadError::BadName);
     }
     let version = String::from_utf8_lossy(unsafe { descriptor.version.as_slice() }).into_owned();
@@ -194,7 +217,8 @@ fn check_elf_extents(bytes: &[u8]) -> Result<(), String> {
     use object::Endianness;
 
     let len = bytes.len();
-    let header = FileHeader64::<Endianness>::parse(bytes).map_err(|e| format!("not a 64-bit ELF file ({len} bytes): {e}"))?;
+    let header = FileHeader64::<Endianness>::parse(bytes)
+        .map_err(|e| format!("not a 64-bit ELF file ({len} bytes): {e}"))?;
     let endian = header.endian().map_err(|e| e.to_string())?;
     if header.e_type(endian) != ET_DYN {
         return Err("not a shared object (ELF type is not ET_DYN)".into());

@@ -148,7 +148,9 @@ impl Retention {
     /// Libraries that were closed but are still mapped. Re-checks each one,
     /// forgetting those the dynamic loader has since released.
     pub fn retained(&self) -> Vec<RetainedLibrary> {
-        let Ok(mut r) = self.retained.lock() else { return Vec::new() };
+        let Ok(mut r) = self.retained.lock() else {
+            return Vec::new();
+        };
         r.retain(|lib| {
             let mapped = still_mapped(&lib.private_path);
             if !mapped {
@@ -170,7 +172,9 @@ impl Retention {
 
     /// Every open library (serving, or an old version draining its requests).
     pub fn open_libraries(&self) -> Vec<OpenLibraryStatus> {
-        let Ok(open) = self.open.lock() else { return Vec::new() };
+        let Ok(open) = self.open.lock() else {
+            return Vec::new();
+        };
         open.iter()
             .map(|l| OpenLibraryStatus {
                 plugin: l.plugin.clone(),

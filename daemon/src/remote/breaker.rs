@@ -64,10 +64,16 @@ impl Breaker {
     /// forever.
     pub fn admit(&self) -> Option<Permit<'_>> {
         match self.state() {
-            BreakerState::Closed => Some(Permit { breaker: self, probe: false }),
+            BreakerState::Closed => Some(Permit {
+                breaker: self,
+                probe: false,
+            }),
             BreakerState::Open => None,
             BreakerState::HalfOpen => {
-                (!self.probing.swap(true, Ordering::AcqRel)).then_some(Permit { breaker: self, probe: true })
+                (!self.probing.swap(true, Ordering::AcqRel)).then_some(Permit {
+                    breaker: self,
+                    probe: true,
+                })
             }
         }
     }
@@ -150,7 +156,10 @@ mod tests {
         let probe = b.admit().expect("half-open lets one probe through");
         assert!(b.admit().is_none(), "only one probe at a time");
         drop(probe);
-        assert!(b.admit().is_some(), "a dropped, unresolved probe gives its slot back");
+        assert!(
+            b.admit().is_some(),
+            "a dropped, unresolved probe gives its slot back"
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub(super) fn for_variant(name: &str, config: &RemoteConfig) -> awc::Client {
         // First use on this worker, or the variant's connect timeout changed
         // on a reload: a new pool (the old one closes when its last request ends).
         let client = build(config);
-        clients.insert(name.to_string(), (config.connect_timeout_ms, client.clone()));
+        clients.insert(
+            name.to_string(),
+            (config.connect_timeout_ms, client.clone()),
+        );
         client
     })
 }

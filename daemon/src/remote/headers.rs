@@ -64,7 +64,12 @@ pub fn forwardable_request_headers(
         let n = name.as_str();
         // `expect` was answered by our server already; passing it on would make
         // awc wait for a 100-continue (or refuse a body-less request).
-        if is_hop_by_hop(n, &listed) || n == "host" || n == "content-length" || n == "x-request-id" || n == "expect" {
+        if is_hop_by_hop(n, &listed)
+            || n == "host"
+            || n == "content-length"
+            || n == "x-request-id"
+            || n == "expect"
+        {
             continue;
         }
         if n == "x-forwarded-for" {
@@ -108,18 +113,42 @@ mod tests {
     #[test]
     fn strips_hop_by_hop_and_connection_listed_and_adds_forwarded() {
         let mut h = HeaderMap::new();
-        h.insert(HeaderName::from_static("connection"), HeaderValue::from_static("keep-alive, x-secret-hop"));
-        h.insert(HeaderName::from_static("x-secret-hop"), HeaderValue::from_static("1"));
-        h.insert(HeaderName::from_static("te"), HeaderValue::from_static("trailers"));
-        h.insert(HeaderName::from_static("x-forwarded-for"), HeaderValue::from_static("10.0.0.1"));
-        h.insert(HeaderName::from_static("x-user-plan"), HeaderValue::from_static("pro"));
-        let ctx = forwardable_request_headers(&h, Some("127.0.0.1"), "http", "example.test", "rid-1");
-        let get = |n: &str| ctx.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.to_str().unwrap().to_string());
+        h.insert(
+            HeaderName::from_static("connection"),
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
+        h.insert(
+            HeaderName::from_static("x-secret-hop"),
+            HeaderValue::from_static("1"),
+        );
+        h.insert(
+            HeaderName::from_static("te"),
+            HeaderValue::from_static("trailers"),
+        );
+        h.insert(
+            HeaderName::from_static("x-forwarded-for"),
+            HeaderValue::from_static("10.0.0.1"),
+        );
+        h.insert(
+            HeaderName::from_static("x-user-plan"),
+            HeaderValue::from_static("pro"),
+        );
+        let ctx =
+            forwardable_request_headers(&h, Some("127.0.0.1"), "http", "example.test", "rid-1");
+        let get = |n: &str| {
+            ctx.headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.to_str().unwrap().to_string())
+        };
         assert_eq!(get("connection"), None);
         assert_eq!(get("x-secret-hop"), None);
         assert_eq!(get("te"), None);
         assert_eq!(get("x-user-plan").as_deref(), Some("pro"));
-        assert_eq!(get("x-forwarded-for").as_deref(), Some("10.0.0.1, 127.0.0.1"));
+        assert_eq!(
+            get("x-forwarded-for").as_deref(),
+            Some("10.0.0.1, 127.0.0.1")
+        );
         assert_eq!(get("x-forwarded-proto").as_deref(), Some("http"));
         assert_eq!(get("x-forwarded-host").as_deref(), Some("example.test"));
         assert_eq!(get("x-request-id").as_deref(), Some("rid-1"));

@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The shipped specs file.
@@ -29,7 +32,11 @@ pub fn plugin_build_dir() -> &'static Path {
         let root = workspace_root();
         let target = root.join("target/test-plugins");
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.current_dir(&root).arg("build").arg("--quiet").arg("--target-dir").arg(&target);
+        cmd.current_dir(&root)
+            .arg("build")
+            .arg("--quiet")
+            .arg("--target-dir")
+            .arg(&target);
         for p in PLUGIN_PACKAGES {
             cmd.arg("-p").arg(p);
         }
@@ -94,7 +101,10 @@ pub struct Workdir {
 
 impl Workdir {
     pub fn new() -> Workdir {
-        let tmp = tempfile::Builder::new().prefix("variantd-test-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("variantd-test-")
+            .tempdir()
+            .unwrap();
         std::fs::create_dir_all(tmp.path().join("plugins")).unwrap();
         std::fs::copy(shipped_specs(), tmp.path().join("statsig_specs.json")).unwrap();
         Workdir { tmp }
@@ -197,8 +207,13 @@ impl Daemon {
     /// Start `variantd --config <config>` and wait for its listening line.
     pub fn spawn(config: &Path, env: &[(&str, &str)]) -> Result<Daemon, String> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_variantd"));
-        cmd.arg("--config").arg(config).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.env_remove("STATSIG_API_KEY").env_remove("VARIANTD_ADMIN_TOKEN").env("RUST_LOG", "info");
+        cmd.arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.env_remove("STATSIG_API_KEY")
+            .env_remove("VARIANTD_ADMIN_TOKEN")
+            .env("RUST_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -222,12 +237,21 @@ impl Daemon {
             }
         });
         match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => Ok(Daemon { child: Some(child), addr: addr.parse().unwrap(), log, dir: PathBuf::new(), _tmp: None }),
+            Ok(addr) => Ok(Daemon {
+                child: Some(child),
+                addr: addr.parse().unwrap(),
+                log,
+                dir: PathBuf::new(),
+                _tmp: None,
+            }),
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().ok();
                 std::thread::sleep(Duration::from_millis(100));
-                Err(format!("daemon did not start (exit {status:?}); log:\n{}", log.lock().unwrap()))
+                Err(format!(
+                    "daemon did not start (exit {status:?}); log:\n{}",
+                    log.lock().unwrap()
+                ))
             }
         }
     }
@@ -250,7 +274,12 @@ impl Daemon {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status().unwrap().success();
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill -{sig}");
     }
 

@@ -41,7 +41,10 @@ pub struct PluginError {
 impl PluginError {
     /// An error of the given kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        PluginError { kind, message: message.into() }
+        PluginError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The config was rejected (`VD_ERR_INVALID_CONFIG`).

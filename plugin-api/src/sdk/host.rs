@@ -48,7 +48,10 @@ unsafe impl Sync for Host {}
 
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Host").field("api", &self.api).field("ctx", &self.ctx).finish()
+        f.debug_struct("Host")
+            .field("api", &self.api)
+            .field("ctx", &self.ctx)
+            .finish()
     }
 }
 
@@ -64,7 +67,10 @@ impl Host {
 
     /// A host that drops every line. For unit tests of plugin logic.
     pub fn disconnected() -> Self {
-        Host { api: std::ptr::null(), ctx: std::ptr::null() }
+        Host {
+            api: std::ptr::null(),
+            ctx: std::ptr::null(),
+        }
     }
 
     /// The raw table (NULL for [`Host::disconnected`]).
@@ -85,7 +91,13 @@ impl Host {
         }
         // SAFETY: see `from_raw`; the message is borrowed for the call only,
         // which is all the ABI asks.
-        unsafe { ((*self.api).log)(self.ctx, level.as_raw(), abi::Bytes::from_slice(message.as_bytes())) }
+        unsafe {
+            ((*self.api).log)(
+                self.ctx,
+                level.as_raw(),
+                abi::Bytes::from_slice(message.as_bytes()),
+            )
+        }
     }
 
     /// Log at [`Level::Error`].

@@ -40,7 +40,11 @@ impl<'a> InitContext<'a> {
     /// Assemble a context. The trampoline does this; exposed for tests of
     /// plugins that want to call [`Plugin::init`] directly.
     pub fn new(config: &'a serde_json::Value, config_bytes: &'a [u8], host: Host) -> Self {
-        InitContext { config, config_bytes, host }
+        InitContext {
+            config,
+            config_bytes,
+            host,
+        }
     }
 
     /// The plugin's config, parsed. `{}` (an empty object) when the host

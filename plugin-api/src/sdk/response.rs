@@ -21,14 +21,20 @@ impl Response {
     /// An empty response with `status` (100..=599; the host turns anything
     /// else into 500).
     pub fn new(status: u16) -> Self {
-        Response { status, headers: Vec::new(), body: Vec::new() }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     /// `status` with a JSON body and `content-type: application/json`.
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
         // Serialising a `Value` into a Vec cannot fail.
         let body = serde_json::to_vec(value).unwrap_or_default();
-        Response::new(status).with_header("content-type", "application/json").with_body(body)
+        Response::new(status)
+            .with_header("content-type", "application/json")
+            .with_body(body)
     }
 
     /// `status` with any serializable value as the JSON body. A struct keeps
@@ -37,7 +43,9 @@ impl Response {
     /// that fails to serialize gives a 500 JSON error instead.
     pub fn json_from<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Self {
         match serde_json::to_vec(value) {
-            Ok(body) => Response::new(status).with_header("content-type", "application/json").with_body(body),
+            Ok(body) => Response::new(status)
+                .with_header("content-type", "application/json")
+                .with_body(body),
             Err(e) => Response::error_json(500, &format!("response did not serialize: {e}")),
         }
     }
@@ -56,7 +64,10 @@ impl Response {
 
     /// `404` with `{"error":"not found","path":path}`.
     pub fn not_found_json(path: &str) -> Self {
-        Response::json(404, &serde_json::json!({ "error": "not found", "path": path }))
+        Response::json(
+            404,
+            &serde_json::json!({ "error": "not found", "path": path }),
+        )
     }
 
     /// `405` with `{"error":"method not allowed","method":..,"path":..}` and
@@ -119,7 +130,10 @@ impl Response {
 
     /// The first header named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body.

@@ -22,7 +22,9 @@ impl FakeLog {
         self.lines.lock().unwrap().clone()
     }
     fn contains(&self, level: abi::LogLevel, needle: &str) -> bool {
-        self.lines().iter().any(|(l, m)| *l == level && m.contains(needle))
+        self.lines()
+            .iter()
+            .any(|(l, m)| *l == level && m.contains(needle))
     }
 }
 
@@ -101,13 +103,20 @@ impl OwnedRequest {
         let headers: Vec<abi::Header> = self
             .headers
             .iter()
-            .map(|(n, v)| abi::Header { name: Bytes::from_slice(n), value: Bytes::from_slice(v) })
+            .map(|(n, v)| abi::Header {
+                name: Bytes::from_slice(n),
+                value: Bytes::from_slice(v),
+            })
             .collect();
         let raw = abi::Request {
             method: Bytes::from_slice(&self.method),
             path: Bytes::from_slice(&self.path),
             query: Bytes::from_slice(&self.query),
-            headers: if headers.is_empty() { std::ptr::null() } else { headers.as_ptr() },
+            headers: if headers.is_empty() {
+                std::ptr::null()
+            } else {
+                headers.as_ptr()
+            },
             headers_len: headers.len(),
             body: Bytes::from_slice(&self.body),
             user_key: Bytes::from_slice(&self.user_key),
@@ -138,8 +147,22 @@ impl Loaded {
         let log = Box::<FakeLog>::default();
         let mut instance: abi::InstancePluginPtr = std::ptr::null_mut();
         let init = desc.init.expect("init hook");
-        let status = unsafe { init(&FAKE_API, Self::ctx(&log), Bytes::from_slice(config), &mut instance) };
-        (status, Loaded { desc, log, instance })
+        let status = unsafe {
+            init(
+                &FAKE_API,
+                Self::ctx(&log),
+                Bytes::from_slice(config),
+                &mut instance,
+            )
+        };
+        (
+            status,
+            Loaded {
+                desc,
+                log,
+                instance,
+            },
+        )
     }
 
     fn init(desc: &'static abi::PluginDescriptor, config: &[u8]) -> Loaded {
@@ -188,7 +211,10 @@ impl Plugin for Tester {
             panic!("init exploded");
         }
         ctx.host().info("tester ready");
-        Ok(Tester { greeting: ctx.config_str("greeting").unwrap_or("hi").to_owned(), host: ctx.host() })
+        Ok(Tester {
+            greeting: ctx.config_str("greeting").unwrap_or("hi").to_owned(),
+            host: ctx.host(),
+        })
     }
 
     fn handle(&self, req: &Request<'_>) -> Result<Response, PluginError> {
@@ -273,7 +299,10 @@ fn entry_point_returns_a_v1_descriptor() {
     let d = tester();
     assert_eq!(d.abi_version_major, abi::ABI_VERSION_MAJOR);
     assert_eq!(d.abi_version_minor, abi::ABI_VERSION_MINOR);
-    assert_eq!(d.descriptor_size as usize, std::mem::size_of::<abi::PluginDescriptor>());
+    assert_eq!(
+        d.descriptor_size as usize,
+        std::mem::size_of::<abi::PluginDescriptor>()
+    );
     assert_eq!(d.reserved, 0);
     assert_eq!(unsafe { d.name.as_slice() }, b"tester");
     assert_eq!(unsafe { d.version.as_slice() }, b"9.8.7");
@@ -291,7 +320,10 @@ fn request_fields_and_response_go_through_the_callbacks() {
     assert!(p.log.contains(abi::VD_LOG_INFO, "tester ready"));
     let mut req = OwnedRequest::new("POST", "/echo");
     req.query = b"q=a%20b+c&flag&x=1".to_vec();
-    req.headers = vec![(b"x-test".to_vec(), b"yes".to_vec()), (b"Accept".to_vec(), b"*/*".to_vec())];
+    req.headers = vec![
+        (b"x-test".to_vec(), b"yes".to_vec()),
+        (b"Accept".to_vec(), b"*/*".to_vec()),
+    ];
     req.body = b"{\"k\":1}".to_vec();
     req.user_key = b"user-1".to_vec();
     req.variant = b"A".to_vec();
@@ -302,7 +334,10 @@ fn request_fields_and_response_go_through_the_callbacks() {
     assert_eq!(resp.status, Some(201));
     assert_eq!(
         resp.headers,
-        vec![("content-type".into(), "application/json".into()), ("x-extra".into(), "1".into())]
+        vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-extra".into(), "1".into())
+        ]
     );
     assert_eq!(
         body_json(&resp),
@@ -322,11 +357,16 @@ fn panic_in_handle_is_caught_and_logged() {
     let (status, resp) = p.call(&OwnedRequest::new("GET", "/panic"));
     assert_eq!(status, abi::VD_ERR_PANIC);
     assert_eq!(resp.calls, 0, "nothing written on panic");
-    assert!(p.log.contains(abi::VD_LOG_ERROR, "plugin panicked in handle GET /panic: boom at /panic"));
+    assert!(p.log.contains(
+        abi::VD_LOG_ERROR,
+        "plugin panicked in handle GET /panic: boom at /panic"
+    ));
 
     let (status, _) = p.call(&OwnedRequest::new("GET", "/panic-str"));
     assert_eq!(status, abi::VD_ERR_PANIC);
-    assert!(p.log.contains(abi::VD_LOG_ERROR, "panic payload is not a string"));
+    assert!(p
+        .log
+        .contains(abi::VD_LOG_ERROR, "panic payload is not a string"));
 
     // The instance keeps working after a panic.
     let (status, resp) = p.call(&OwnedRequest::new("GET", "/elsewhere"));
@@ -340,19 +380,27 @@ fn panic_in_init_and_shutdown_is_caught() {
     let (status, p) = Loaded::try_init(tester(), br#"{"panic":true}"#);
     assert_eq!(status, abi::VD_ERR_PANIC);
     assert!(p.instance.is_null());
-    assert!(p.log.contains(abi::VD_LOG_ERROR, "plugin panicked in init: init exploded"));
+    assert!(p
+        .log
+        .contains(abi::VD_LOG_ERROR, "plugin panicked in init: init exploded"));
 
     static POS: &abi::PluginDescriptor = &PANIC_ON_SHUTDOWN;
     let p = Loaded::init(POS, b"{}");
     let log = p.shutdown();
-    assert!(log.contains(abi::VD_LOG_ERROR, "plugin panicked in shutdown: shutdown exploded"));
+    assert!(log.contains(
+        abi::VD_LOG_ERROR,
+        "plugin panicked in shutdown: shutdown exploded"
+    ));
 }
 
 #[test]
 fn errors_map_to_status_codes() {
     let (status, p) = Loaded::try_init(tester(), br#"{"reject":1}"#);
     assert_eq!(status, abi::VD_ERR_INVALID_CONFIG);
-    assert!(p.log.contains(abi::VD_LOG_ERROR, "init failed: invalid config: reject was set"));
+    assert!(p.log.contains(
+        abi::VD_LOG_ERROR,
+        "init failed: invalid config: reject was set"
+    ));
 
     let (status, _) = Loaded::try_init(tester(), br#"{"missing":1}"#);
     assert_eq!(status, abi::VD_ERR_UNAVAILABLE);
@@ -365,14 +413,25 @@ fn errors_map_to_status_codes() {
     let (status, resp) = p.call(&OwnedRequest::new("GET", "/fail"));
     assert_eq!(status, abi::VD_ERR_INTERNAL);
     assert_eq!(resp.calls, 0);
-    assert!(p.log.contains(abi::VD_LOG_ERROR, "handle GET /fail failed: internal error: could not do it"));
+    assert!(p.log.contains(
+        abi::VD_LOG_ERROR,
+        "handle GET /fail failed: internal error: could not do it"
+    ));
     p.shutdown();
 
-    assert_eq!(PluginError::invalid_config("x").status(), abi::VD_ERR_INVALID_CONFIG);
+    assert_eq!(
+        PluginError::invalid_config("x").status(),
+        abi::VD_ERR_INVALID_CONFIG
+    );
     assert_eq!(PluginError::internal("x").status(), abi::VD_ERR_INTERNAL);
-    assert_eq!(PluginError::unavailable("x").status(), abi::VD_ERR_UNAVAILABLE);
+    assert_eq!(
+        PluginError::unavailable("x").status(),
+        abi::VD_ERR_UNAVAILABLE
+    );
     assert_eq!(PluginError::new(ErrorKind::Internal, "m").message(), "m");
-    let json_err: PluginError = serde_json::from_str::<serde_json::Value>("{").unwrap_err().into();
+    let json_err: PluginError = serde_json::from_str::<serde_json::Value>("{")
+        .unwrap_err()
+        .into();
     assert_eq!(json_err.kind(), ErrorKind::Internal);
 }
 
@@ -390,7 +449,10 @@ fn invalid_utf8_does_not_panic() {
     let mut req = OwnedRequest::new("GET", "/echo");
     req.method = b"G\xffT".to_vec();
     req.query = b"q=%ff%fe&\xff=1".to_vec();
-    req.headers = vec![(b"x-test".to_vec(), b"\xc3\x28".to_vec()), (b"\xfe".to_vec(), b"v".to_vec())];
+    req.headers = vec![
+        (b"x-test".to_vec(), b"\xc3\x28".to_vec()),
+        (b"\xfe".to_vec(), b"v".to_vec()),
+    ];
     req.body = b"\x80\x81".to_vec();
     req.user_key = b"\xff".to_vec();
     let (status, resp) = p.call(&req);
@@ -403,7 +465,10 @@ fn invalid_utf8_does_not_panic() {
     assert_eq!(body["user_key"], "\u{fffd}");
 
     // Invalid UTF-8 in the path: the 404 default path still works.
-    let (status, resp) = p.call(&OwnedRequest { path: b"/\xff".to_vec(), ..OwnedRequest::new("GET", "") });
+    let (status, resp) = p.call(&OwnedRequest {
+        path: b"/\xff".to_vec(),
+        ..OwnedRequest::new("GET", "")
+    });
     assert_eq!(status, abi::VD_OK);
     assert_eq!(resp.status, Some(404));
     assert_eq!(body_json(&resp)["path"], "/\u{fffd}");
@@ -431,7 +496,10 @@ fn trait_defaults() {
     let (status, resp) = p.call(&OwnedRequest::new("GET", "/x"));
     assert_eq!(status, abi::VD_OK);
     assert_eq!(resp.status, Some(404));
-    assert_eq!(body_json(&resp), json!({"error": "not found", "path": "/x"}));
+    assert_eq!(
+        body_json(&resp),
+        json!({"error": "not found", "path": "/x"})
+    );
     p.shutdown();
 }
 
@@ -463,8 +531,19 @@ fn null_arguments_are_refused() {
         let handle = tester().handle.unwrap();
         let shutdown = tester().shutdown.unwrap();
         let log = FakeLog::default();
-        assert_eq!(init(&FAKE_API, Loaded::ctx(&log), Bytes::EMPTY, std::ptr::null_mut()), abi::VD_ERR_INTERNAL);
-        assert_eq!(handle(std::ptr::null_mut(), std::ptr::null(), std::ptr::null_mut()), abi::VD_ERR_INTERNAL);
+        assert_eq!(
+            init(
+                &FAKE_API,
+                Loaded::ctx(&log),
+                Bytes::EMPTY,
+                std::ptr::null_mut()
+            ),
+            abi::VD_ERR_INTERNAL
+        );
+        assert_eq!(
+            handle(std::ptr::null_mut(), std::ptr::null(), std::ptr::null_mut()),
+            abi::VD_ERR_INTERNAL
+        );
         shutdown(std::ptr::null_mut());
     }
 }
@@ -478,12 +557,21 @@ fn response_helpers() {
     assert_eq!(r.status(), 405);
     assert_eq!(r.header("allow"), Some("GET"));
     let r = Response::bad_request_json("bad");
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(r.body()).unwrap(), json!({"error": "bad"}));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(r.body()).unwrap(),
+        json!({"error": "bad"})
+    );
     let mut r = Response::default().with_status(202);
     r.add_header("a", "b");
     r.append_body(b"xy");
-    assert_eq!((r.status(), r.headers().len(), r.body()), (202, 1, &b"xy"[..]));
+    assert_eq!(
+        (r.status(), r.headers().len(), r.body()),
+        (202, 1, &b"xy"[..])
+    );
     assert_eq!(crate::percent_decode("a%2Fb%zz%4"), "a/b%zz%4");
     assert_eq!(crate::percent_decode("caf%C3%A9+x"), "café+x");
-    assert!(matches!(crate::percent_decode("plain"), std::borrow::Cow::Borrowed(_)));
+    assert!(matches!(
+        crate::percent_decode("plain"),
+        std::borrow::Cow::Borrowed(_)
+    ));
 }

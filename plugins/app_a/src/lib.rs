@@ -11,14 +11,28 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use variantd_plugin_api::{export_plugin, percent_decode, InitContext, Plugin, PluginError, Request, Response};
+use variantd_plugin_api::{
+    export_plugin, percent_decode, InitContext, Plugin, PluginError, Request, Response,
+};
 
 const VARIANT: &str = "A";
 const ALGORITHM: &str = "fast-processing";
 
 const POSITIVE: &[&str] = &[
-    "good", "great", "excellent", "love", "happy", "awesome", "fantastic", "nice", "fast", "amazing",
-    "like", "best", "wonderful", "perfect",
+    "good",
+    "great",
+    "excellent",
+    "love",
+    "happy",
+    "awesome",
+    "fantastic",
+    "nice",
+    "fast",
+    "amazing",
+    "like",
+    "best",
+    "wonderful",
+    "perfect",
 ];
 const NEGATIVE: &[&str] = &[
     "bad", "terrible", "awful", "hate", "sad", "slow", "poor", "worst", "horrible", "broken",
@@ -32,7 +46,10 @@ struct AppA {
 impl Plugin for AppA {
     fn init(ctx: InitContext<'_>) -> Result<Self, PluginError> {
         let label = ctx.config_str("label").map(str::to_owned);
-        ctx.host().info(&format!("app_a ready (label: {})", label.as_deref().unwrap_or("-")));
+        ctx.host().info(&format!(
+            "app_a ready (label: {})",
+            label.as_deref().unwrap_or("-")
+        ));
         Ok(AppA { label })
     }
 
@@ -46,7 +63,11 @@ impl Plugin for AppA {
             // A struct, so the fields keep the original app's order.
             return Ok(Response::json_from(
                 200,
-                &Processed { variant: VARIANT, message: format!("App A processed: {message}"), algorithm: ALGORITHM },
+                &Processed {
+                    variant: VARIANT,
+                    message: format!("App A processed: {message}"),
+                    algorithm: ALGORITHM,
+                },
             ));
         }
         if path == "/analyze" {
@@ -55,7 +76,10 @@ impl Plugin for AppA {
             }
             return Ok(self.analyze(req));
         }
-        Ok(Response::json(404, &json!({ "error": "not found", "variant": VARIANT, "path": path })))
+        Ok(Response::json(
+            404,
+            &json!({ "error": "not found", "variant": VARIANT, "path": path }),
+        ))
     }
 }
 
@@ -63,11 +87,14 @@ impl AppA {
     fn analyze(&self, req: &Request<'_>) -> Response {
         let text = match input_text(req) {
             Ok(text) => text,
-            Err(message) => return Response::json(400, &json!({ "error": message, "variant": VARIANT })),
+            Err(message) => {
+                return Response::json(400, &json!({ "error": message, "variant": VARIANT }))
+            }
         };
         let words = words(&text);
         let score = words.iter().fold(0i64, |acc, w| {
-            acc + i64::from(POSITIVE.contains(&w.as_str())) - i64::from(NEGATIVE.contains(&w.as_str()))
+            acc + i64::from(POSITIVE.contains(&w.as_str()))
+                - i64::from(NEGATIVE.contains(&w.as_str()))
         });
         let label = match score {
             s if s > 0 => "positive",
@@ -89,7 +116,8 @@ impl AppA {
 
 /// The `{message}` of `/process/{message}`: one non-empty raw segment.
 fn process_segment(path: &str) -> Option<&str> {
-    path.strip_prefix("/process/").filter(|s| !s.is_empty() && !s.contains('/'))
+    path.strip_prefix("/process/")
+        .filter(|s| !s.is_empty() && !s.contains('/'))
 }
 
 fn method_not_allowed(req: &Request<'_>, allowed: &str) -> Response {
@@ -102,7 +130,9 @@ fn method_not_allowed(req: &Request<'_>, allowed: &str) -> Response {
 
 /// The `"text"` of a JSON body `{"text": "..."}`.
 fn input_text(req: &Request<'_>) -> Result<String, String> {
-    let body: Value = req.body_json().map_err(|e| format!("invalid JSON body: {e}"))?;
+    let body: Value = req
+        .body_json()
+        .map_err(|e| format!("invalid JSON body: {e}"))?;
     body.get("text")
         .and_then(Value::as_str)
         .map(str::to_owned)

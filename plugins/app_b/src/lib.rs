@@ -14,20 +14,55 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use variantd_plugin_api::{export_plugin, percent_decode, InitContext, Plugin, PluginError, Request, Response};
+use variantd_plugin_api::{
+    export_plugin, percent_decode, InitContext, Plugin, PluginError, Request, Response,
+};
 
 const VARIANT: &str = "B";
 const ALGORITHM: &str = "enhanced-processing";
 
 const POSITIVE: &[&str] = &[
-    "good", "great", "excellent", "love", "happy", "awesome", "fantastic", "nice", "fast", "amazing",
-    "like", "best", "wonderful", "perfect", "enjoy", "pleased", "reliable", "smooth",
+    "good",
+    "great",
+    "excellent",
+    "love",
+    "happy",
+    "awesome",
+    "fantastic",
+    "nice",
+    "fast",
+    "amazing",
+    "like",
+    "best",
+    "wonderful",
+    "perfect",
+    "enjoy",
+    "pleased",
+    "reliable",
+    "smooth",
 ];
 const NEGATIVE: &[&str] = &[
-    "bad", "terrible", "awful", "hate", "sad", "slow", "poor", "worst", "horrible", "broken",
-    "angry", "ugly", "buggy", "crash", "annoying", "disappointed", "confusing",
+    "bad",
+    "terrible",
+    "awful",
+    "hate",
+    "sad",
+    "slow",
+    "poor",
+    "worst",
+    "horrible",
+    "broken",
+    "angry",
+    "ugly",
+    "buggy",
+    "crash",
+    "annoying",
+    "disappointed",
+    "confusing",
 ];
-const NEGATIONS: &[&str] = &["not", "no", "never", "don't", "isn't", "wasn't", "didn't", "can't", "won't"];
+const NEGATIONS: &[&str] = &[
+    "not", "no", "never", "don't", "isn't", "wasn't", "didn't", "can't", "won't",
+];
 const STOP_WORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "i", "in", "is", "it",
     "its", "of", "on", "or", "so", "that", "the", "this", "to", "was", "we", "with", "you",
@@ -46,10 +81,14 @@ impl Plugin for AppB {
             Some(v) => v
                 .as_u64()
                 .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| PluginError::invalid_config("top_words must be an integer in 1..=100"))?
-                as usize,
+                .ok_or_else(|| {
+                    PluginError::invalid_config("top_words must be an integer in 1..=100")
+                })? as usize,
         };
-        ctx.host().info(&format!("app_b ready (label: {}, top_words: {top_words})", label.as_deref().unwrap_or("-")));
+        ctx.host().info(&format!(
+            "app_b ready (label: {}, top_words: {top_words})",
+            label.as_deref().unwrap_or("-")
+        ));
         Ok(AppB { label, top_words })
     }
 
@@ -63,7 +102,11 @@ impl Plugin for AppB {
             // A struct, so the fields keep the original app's order.
             return Ok(Response::json_from(
                 200,
-                &Processed { variant: VARIANT, message: format!("App B processed: {message}"), algorithm: ALGORITHM },
+                &Processed {
+                    variant: VARIANT,
+                    message: format!("App B processed: {message}"),
+                    algorithm: ALGORITHM,
+                },
             ));
         }
         if path == "/analyze" {
@@ -72,7 +115,10 @@ impl Plugin for AppB {
             }
             return Ok(self.analyze(req));
         }
-        Ok(Response::json(404, &json!({ "error": "not found", "variant": VARIANT, "path": path })))
+        Ok(Response::json(
+            404,
+            &json!({ "error": "not found", "variant": VARIANT, "path": path }),
+        ))
     }
 }
 
@@ -80,7 +126,9 @@ impl AppB {
     fn analyze(&self, req: &Request<'_>) -> Response {
         let text = match input_text(req) {
             Ok(text) => text,
-            Err(message) => return Response::json(400, &json!({ "error": message, "variant": VARIANT })),
+            Err(message) => {
+                return Response::json(400, &json!({ "error": message, "variant": VARIANT }))
+            }
         };
         let words = words(&text);
 
@@ -89,8 +137,11 @@ impl AppB {
             *counts.entry(w.as_str()).or_default() += 1;
         }
         let unique_words = counts.len();
-        let mut top: Vec<(&str, u64)> =
-            counts.iter().filter(|(w, _)| !STOP_WORDS.contains(w)).map(|(w, c)| (*w, *c)).collect();
+        let mut top: Vec<(&str, u64)> = counts
+            .iter()
+            .filter(|(w, _)| !STOP_WORDS.contains(w))
+            .map(|(w, c)| (*w, *c))
+            .collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         top.truncate(self.top_words);
 
@@ -104,14 +155,20 @@ impl AppB {
             } else {
                 continue;
             };
-            let negated = words[i.saturating_sub(2)..i].iter().any(|p| NEGATIONS.contains(&p.as_str()));
+            let negated = words[i.saturating_sub(2)..i]
+                .iter()
+                .any(|p| NEGATIONS.contains(&p.as_str()));
             match (polarity, negated) {
                 (1, false) | (-1, true) => positive += 1,
                 _ => negative += 1,
             }
         }
         let hits = positive + negative;
-        let score = if hits == 0 { 0.0 } else { (positive as f64 - negative as f64) / hits as f64 };
+        let score = if hits == 0 {
+            0.0
+        } else {
+            (positive as f64 - negative as f64) / hits as f64
+        };
         let label = if score > 0.2 {
             "positive"
         } else if score < -0.2 {
@@ -120,8 +177,15 @@ impl AppB {
             "neutral"
         };
         let letters: usize = words.iter().map(|w| w.chars().count()).sum();
-        let average_word_length = if words.is_empty() { 0.0 } else { round2(letters as f64 / words.len() as f64) };
-        let sentence_count = text.split(['.', '!', '?']).filter(|s| s.chars().any(char::is_alphanumeric)).count();
+        let average_word_length = if words.is_empty() {
+            0.0
+        } else {
+            round2(letters as f64 / words.len() as f64)
+        };
+        let sentence_count = text
+            .split(['.', '!', '?'])
+            .filter(|s| s.chars().any(char::is_alphanumeric))
+            .count();
 
         let mut out = json!({
             "variant": VARIANT,
@@ -151,7 +215,8 @@ fn round2(x: f64) -> f64 {
 
 /// The `{message}` of `/process/{message}`: one non-empty raw segment.
 fn process_segment(path: &str) -> Option<&str> {
-    path.strip_prefix("/process/").filter(|s| !s.is_empty() && !s.contains('/'))
+    path.strip_prefix("/process/")
+        .filter(|s| !s.is_empty() && !s.contains('/'))
 }
 
 fn method_not_allowed(req: &Request<'_>, allowed: &str) -> Response {
@@ -164,7 +229,9 @@ fn method_not_allowed(req: &Request<'_>, allowed: &str) -> Response {
 
 /// The `"text"` of a JSON body `{"text": "..."}`.
 fn input_text(req: &Request<'_>) -> Result<String, String> {
-    let body: Value = req.body_json().map_err(|e| format!("invalid JSON body: {e}"))?;
+    let body: Value = req
+        .body_json()
+        .map_err(|e| format!("invalid JSON body: {e}"))?;
     body.get("text")
         .and_then(Value::as_str)
         .map(str::to_owned)
