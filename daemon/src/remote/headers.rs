@@ -113,26 +113,18 @@ mod tests {
     #[test]
     fn strips_hop_by_hop_and_connection_listed_and_adds_forwarded() {
         let mut h = HeaderMap::new();
-        h.insert(
-            HeaderName::from_static("connection"),
-            HeaderValue::from_static("keep-alive, x-secret-hop"),
-        );
-        h.insert(
-            HeaderName::from_static("x-secret-hop"),
-            HeaderValue::from_static("1"),
-        );
-        h.insert(
-            HeaderName::from_static("te"),
-            HeaderValue::from_static("trailers"),
-        );
-        h.insert(
-            HeaderName::from_static("x-forwarded-for"),
-            HeaderValue::from_static("10.0.0.1"),
-        );
-        h.insert(
-            HeaderName::from_static("x-user-plan"),
-            HeaderValue::from_static("pro"),
-        );
+        for (name, value) in [
+            ("connection", "keep-alive, x-secret-hop"),
+            ("x-secret-hop", "1"),
+            ("te", "trailers"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-user-plan", "pro"),
+        ] {
+            h.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
         let ctx =
             forwardable_request_headers(&h, Some("127.0.0.1"), "http", "example.test", "rid-1");
         let get = |n: &str| {
