@@ -8,6 +8,7 @@ use actix_web::HttpResponse;
 use serde_json::{json, Value};
 use variantd_decision::{Decision, DecisionKind};
 
+use crate::config::DecisionHeaders;
 use crate::decide::Decided;
 use crate::dispatch::{AnswerBody, Served};
 
@@ -20,31 +21,41 @@ pub fn json_error(status: StatusCode, message: &str, extra: Value) -> HttpRespon
     HttpResponse::build(status).json(body)
 }
 
-/// The headers that say which variant answered and why.
+/// The headers that say which variant answered and why, as many as `shown`
+/// allows.
 fn decision_headers<'a>(
     served: &Served,
     decided: Option<&'a Decided>,
+    shown: DecisionHeaders,
 ) -> impl Iterator<Item = (HeaderName, HeaderValue)> + 'a {
-    let variant = (
-        HeaderName::from_static("x-variantd-variant"),
-        served.variant.name_header.clone(),
-    );
-    let fallback = served.fallback_from.map(|f| {
+    let show_variant = shown != DecisionHeaders::None;
+    let variant = show_variant.then(|| {
+        (
+            HeaderName::from_static("x-variantd-variant"),
+            served.variant.name_header.clone(),
+        )
+    });
+    let fallback = served.fallback_from.filter(|_| show_variant).map(|f| {
         (
             HeaderName::from_static("x-variantd-fallback-from"),
             f.name_header.clone(),
         )
     });
-    let cached = decided
+    let reasons = decided
+        .filter(|_| shown == DecisionHeaders::All)
         .map(|d| d.headers.iter().cloned())
         .into_iter()
         .flatten();
-    std::iter::once(variant).chain(fallback).chain(cached)
+    variant.into_iter().chain(fallback).chain(reasons)
 }
 
 /// The variant's answer unchanged, with decision headers.
-pub fn transparent(served: Served, decided: Option<&Decided>) -> HttpResponse {
-    let extra: Vec<_> = decision_headers(&served, decided).collect();
+pub fn transparent(
+    served: Served,
+    decided: Option<&Decided>,
+    shown: DecisionHeaders,
+) -> HttpResponse {
+    let extra: Vec<_> = decision_headers(&served, decided, shown).collect();
     let mut resp = match served.answer.body {
         AnswerBody::Streaming(resp) => resp,
         AnswerBody::Full(body) => {
@@ -64,7 +75,12 @@ pub fn transparent(served: Served, decided: Option<&Decided>) -> HttpResponse {
 /// The original example's envelope:
 /// `{"ab_test_result":{"user_key":…,"selected_variant":…,"gate_name":…},"response":…}`.
 /// A non-2xx or non-JSON answer is reported as an error, never wrapped as success.
-pub fn envelope(mut served: Served, decided: Option<&Decided>, user_key: &str) -> HttpResponse {
+pub fn envelope(
+    mut served: Served,
+    decided: Option<&Decided>,
+    user_key: &str,
+    shown: DecisionHeaders,
+) -> HttpResponse {
     let status = served.answer.status;
     let body = match std::mem::replace(&mut served.answer.body, AnswerBody::Full(Bytes::new())) {
         AnswerBody::Full(b) => b,
@@ -79,10 +95,12 @@ pub fn envelope(mut served: Served, decided: Option<&Decided>, user_key: &str) -
             message,
             json!({ "variant": &*served.variant.name, "variant_status": status.as_u16(), "variant_response": preview }),
         );
-        resp.headers_mut().insert(
-            HeaderName::from_static("x-variantd-variant"),
-            served.variant.name_header.clone(),
-        );
+        if shown != DecisionHeaders::None {
+            resp.headers_mut().insert(
+                HeaderName::from_static("x-variantd-variant"),
+                served.variant.name_header.clone(),
+            );
+        }
         resp
     };
     if !status.is_success() {
@@ -102,7 +120,7 @@ pub fn envelope(mut served: Served, decided: Option<&Decided>, user_key: &str) -
     );
     let mut builder = HttpResponse::Ok();
     builder.content_type("application/json");
-    for header in decision_headers(&served, decided) {
+    for header in decision_headers(&served, decided, shown) {
         builder.insert_header(header);
     }
     builder.body(out)

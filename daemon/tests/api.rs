@@ -400,3 +400,72 @@ fn sigterm_finishes_in_flight_requests_flushes_exposures_and_exits_zero() {
         "{exposures}"
     );
 }
+
+/// `x-variantd-*` header names on an answer, sorted.
+fn decision_header_names(r: &reqwest::blocking::Response) -> Vec<String> {
+    let mut names: Vec<String> = r
+        .headers()
+        .keys()
+        .map(|n| n.as_str().to_string())
+        .filter(|n| n.starts_with("x-variantd-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn decision_headers_can_be_cut_to_the_variant_or_to_none() {
+    for (setting, expected) in [("variant", vec!["x-variantd-variant"]), ("none", vec![])] {
+        let work = Workdir::new().with_example_plugins();
+        work.write_config(&example_config("").replace(
+            "workers = 2\n",
+            &format!("workers = 2\ndecision_headers = \"{setting}\"\n"),
+        ));
+        let d = work.start();
+        let envelope = client()
+            .get(d.url("/process/hello?user_key=qa-alice"))
+            .send()
+            .unwrap();
+        assert_eq!(envelope.status().as_u16(), 200);
+        assert_eq!(
+            decision_header_names(&envelope),
+            expected,
+            "{setting}, envelope"
+        );
+        assert!(envelope.headers().contains_key("x-request-id"));
+        let body: Value = envelope.json().unwrap();
+        assert_eq!(
+            body["ab_test_result"]["selected_variant"], "B",
+            "{setting}: the decision itself is unchanged (qa-alice is allowlisted)"
+        );
+        let transparent = client()
+            .post(d.url("/analyze?user_key=qa-alice"))
+            .body(r#"{"text":"a fine day"}"#)
+            .header("content-type", "application/json")
+            .send()
+            .unwrap();
+        assert_eq!(transparent.status().as_u16(), 200);
+        assert_eq!(
+            decision_header_names(&transparent),
+            expected,
+            "{setting}, transparent"
+        );
+    }
+
+    let work = Workdir::new();
+    work.write_config(&example_config("").replace(
+        "workers = 2\n",
+        "workers = 2\ndecision_headers = \"some\"\n",
+    ));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_variantd"))
+        .arg("--config")
+        .arg(work.config_path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("decision_headers") || err.contains("some"),
+        "{err}"
+    );
+}

@@ -13,7 +13,7 @@ use actix_web::http::Method;
 use variantd_decision::DecisionSpec;
 
 pub use error::ConfigError;
-pub use schema::{LogFormat, RawConfig, ResponseShape};
+pub use schema::{DecisionHeaders, LogFormat, RawConfig, ResponseShape};
 
 use error::Locator;
 
@@ -42,6 +42,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
+    pub decision_headers: DecisionHeaders,
     pub plugins: PluginsConfig,
     pub statsig: StatsigConfig,
     pub user: UserConfig,
@@ -496,6 +497,7 @@ fn resolve(
             .clone()
             .map(|u| u.trim_end_matches('/').to_string()),
         max_body_bytes: raw.server.max_body_bytes,
+        decision_headers: raw.server.decision_headers,
         plugins: PluginsConfig {
             dir: abs(&raw.plugins.dir),
             include,

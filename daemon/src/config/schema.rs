@@ -50,12 +50,31 @@ pub struct ServerSection {
     /// Largest request body accepted, in bytes (plugins receive it whole).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Which `x-variantd-*` headers tell the client how it was routed.
+    #[serde(default)]
+    pub decision_headers: DecisionHeaders,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
         toml::from_str("").expect("defaults")
     }
+}
+
+/// Rule ids and reasons name internal targeting rules (`qa_allowlist`,
+/// `plan_enterprise`), and even the variant tells a client it is in a test;
+/// operators serving the public may not want either in every answer. The
+/// access log and `/metrics` keep all of it either way.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionHeaders {
+    /// `x-variantd-variant`, `-fallback-from`, `-decided-by`, `-rule-id`, `-reason`.
+    #[default]
+    All,
+    /// Only which variant answered (`x-variantd-variant`, `-fallback-from`).
+    Variant,
+    /// No `x-variantd-*` headers.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, Default, PartialEq, Eq)]

@@ -55,7 +55,7 @@ pub async fn variant(
         forward: &forward,
     };
     let mut response = match dispatch(&snapshot, &name, &input, body, AnswerMode::Streaming).await {
-        Ok(served) => transparent(served, None),
+        Ok(served) => transparent(served, None, snapshot.config.decision_headers),
         Err(e) => json_error(
             e.status(),
             &e.to_string(),

@@ -142,8 +142,17 @@ pub async fn routed(
         Ok(served) => {
             let answered_by = served.variant.name.clone();
             let resp = match route.shape {
-                ResponseShape::Envelope => envelope(served, decision.as_deref(), &user_key),
-                ResponseShape::Transparent => transparent(served, decision.as_deref()),
+                ResponseShape::Envelope => envelope(
+                    served,
+                    decision.as_deref(),
+                    &user_key,
+                    snapshot.config.decision_headers,
+                ),
+                ResponseShape::Transparent => transparent(
+                    served,
+                    decision.as_deref(),
+                    snapshot.config.decision_headers,
+                ),
             };
             (resp, answered_by)
         }
