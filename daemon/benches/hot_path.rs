@@ -5,15 +5,18 @@
 //! - `decision/*`: one routing decision: Statsig evaluation uncached, and
 //!   through the daemon's decision cache (hit)
 //! - `envelope`: building the original example's envelope around an answer
+//! - `metrics/request`: recording one answered request (counter + duration
+//!   histogram), as the access-log middleware does for every routed request
 
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use variantd::config::{VariantConfig, VariantTarget};
+use variantd::config::{DecisionHeaders, VariantConfig, VariantTarget};
 use variantd::decide::{Decider, RequestUser};
 use variantd::dispatch::{Answer, AnswerBody, Served};
 use variantd::plugin_host::{Loader, PluginInstance, PluginRequest, Retention};
@@ -150,10 +153,32 @@ fn envelope(c: &mut Criterion) {
                     body: AnswerBody::Full(body.clone()),
                 },
             };
-            black_box(variantd::shaping::envelope(served, None, "user1"))
+            black_box(variantd::shaping::envelope(
+                served,
+                None,
+                "user1",
+                DecisionHeaders::All,
+            ))
         })
     });
 }
 
-criterion_group!(benches, plugin_call, decision, envelope);
+fn request_metrics(c: &mut Criterion) {
+    let handle = variantd::metrics::install();
+    // Drains the histogram's sample buffer, as the daemon does.
+    variantd::metrics::spawn_upkeep(handle);
+    let route = "/process/{message}";
+    c.bench_function("metrics/request", |b| {
+        b.iter(|| {
+            variantd::metrics::request(
+                black_box("app_a"),
+                black_box(route),
+                200,
+                Duration::from_micros(300),
+            )
+        })
+    });
+}
+
+criterion_group!(benches, plugin_call, decision, envelope, request_metrics);
 criterion_main!(benches);
