@@ -675,11 +675,14 @@ fn admin_needs_the_bearer_token_when_one_is_set() {
             401,
             "{method} {path} without a token"
         );
-        assert_eq!(
-            req(Some("wrong")).status().as_u16(),
-            401,
-            "{method} {path} with a wrong token"
-        );
+        // Wrong, a prefix, longer, and the same length with one byte changed.
+        for wrong in ["wrong", "t0ken", "t0ken-for-tests2", "t0ken-for-testz"] {
+            assert_eq!(
+                req(Some(wrong)).status().as_u16(),
+                401,
+                "{method} {path} with the wrong token {wrong:?}"
+            );
+        }
         let ok = req(Some("t0ken-for-tests"));
         assert_eq!(ok.status().as_u16(), 200, "{method} {path} with the token");
         let text = ok.text().unwrap();

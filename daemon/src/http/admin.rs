@@ -5,16 +5,20 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::control::ReloadScope;
 use crate::shaping::json_error;
 
-fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
+/// The answer for a caller that may not use the admin API; `None` when it may.
+fn refusal(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
     let unauthorized = |why: &str| {
-        Err(HttpResponse::build(StatusCode::UNAUTHORIZED)
-            .insert_header(("www-authenticate", "Bearer realm=\"variantd-admin\""))
-            .json(json!({ "error": why })))
+        Some(
+            HttpResponse::build(StatusCode::UNAUTHORIZED)
+                .insert_header(("www-authenticate", "Bearer realm=\"variantd-admin\""))
+                .json(json!({ "error": why })),
+        )
     };
     match &state.admin_token {
         Some(expected) => {
@@ -24,14 +28,16 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or("");
-            if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-                Ok(())
+            // Constant time, so the token cannot be guessed byte by byte from
+            // how long a refusal takes.
+            if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+                None
             } else {
                 unauthorized("missing or wrong bearer token")
             }
         }
         None => match req.peer_addr() {
-            Some(addr) if addr.ip().is_loopback() => Ok(()),
+            Some(addr) if addr.ip().is_loopback() => None,
             _ => unauthorized(
                 "admin answers only loopback clients unless VARIANTD_ADMIN_TOKEN is set",
             ),
@@ -39,22 +45,15 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 pub async fn plugins(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(resp) = authorize(&req, &state) {
+    if let Some(resp) = refusal(&req, &state) {
         return resp;
     }
     HttpResponse::Ok().json(state.control.status())
 }
 
 pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(resp) = authorize(&req, &state) {
+    if let Some(resp) = refusal(&req, &state) {
         return resp;
     }
     HttpResponse::Ok().json(json!({
@@ -65,7 +64,7 @@ pub async fn status(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 
 /// Flush queued exposures and events now (offline: into the JSONL file).
 pub async fn flush(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(resp) = authorize(&req, &state) {
+    if let Some(resp) = refusal(&req, &state) {
         return resp;
     }
     state.engine.flush().await;
@@ -74,7 +73,7 @@ pub async fn flush(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 }
 
 pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(resp) = authorize(&req, &state) {
+    if let Some(resp) = refusal(&req, &state) {
         return resp;
     }
     let control = state.control.clone();
@@ -99,7 +98,7 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
 /// Statsig key and the admin token come from the environment and are shown
 /// only as set or not).
 pub async fn config(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(resp) = authorize(&req, &state) {
+    if let Some(resp) = refusal(&req, &state) {
         return resp;
     }
     let snapshot = state.snapshots.load();
