@@ -322,13 +322,7 @@ fn an_invalid_config_fails_startup_with_its_line() {
     let text = example_config("").replace("label = \"B\"", "label = \"B\"\nlable = \"typo\"");
     let line = text.lines().position(|l| l.starts_with("lable")).unwrap() + 1;
     work.write_config(&text);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_variantd"))
-        .arg("--config")
-        .arg(work.config_path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = work.start_fails();
     assert!(
         err.contains(&format!("variantd.toml:{line}:")),
         "expected line {line}: {err}"
@@ -415,12 +409,15 @@ fn decision_header_names(r: &reqwest::blocking::Response) -> Vec<String> {
 
 #[test]
 fn decision_headers_can_be_cut_to_the_variant_or_to_none() {
-    for (setting, expected) in [("variant", vec!["x-variantd-variant"]), ("none", vec![])] {
-        let work = Workdir::new().with_example_plugins();
-        work.write_config(&example_config("").replace(
+    let config_with = |setting: &str| {
+        example_config("").replace(
             "workers = 2\n",
             &format!("workers = 2\ndecision_headers = \"{setting}\"\n"),
-        ));
+        )
+    };
+    for (setting, expected) in [("variant", vec!["x-variantd-variant"]), ("none", vec![])] {
+        let work = Workdir::new().with_example_plugins();
+        work.write_config(&config_with(setting));
         let d = work.start();
         let envelope = client()
             .get(d.url("/process/hello?user_key=qa-alice"))
@@ -453,19 +450,7 @@ fn decision_headers_can_be_cut_to_the_variant_or_to_none() {
     }
 
     let work = Workdir::new();
-    work.write_config(&example_config("").replace(
-        "workers = 2\n",
-        "workers = 2\ndecision_headers = \"some\"\n",
-    ));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_variantd"))
-        .arg("--config")
-        .arg(work.config_path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("decision_headers") || err.contains("some"),
-        "{err}"
-    );
+    work.write_config(&config_with("some"));
+    let err = work.start_fails();
+    assert!(err.contains("decision_headers"), "{err}");
 }

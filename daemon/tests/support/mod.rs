@@ -141,6 +141,19 @@ impl Workdir {
         d
     }
 
+    /// Run `variantd --config` on this directory's config, expecting it to
+    /// refuse to start; its stderr.
+    pub fn start_fails(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_variantd"))
+            .arg("--config")
+            .arg(self.config_path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "variantd started: {err}");
+        err
+    }
+
     pub fn start_with_env(self, env: &[(&str, &str)]) -> Daemon {
         let mut d = Daemon::spawn(&self.config_path(), env).expect("daemon starts");
         d.dir = self.tmp.path().to_path_buf();
