@@ -28,21 +28,23 @@ fn decision_headers<'a>(
     decided: Option<&'a Decided>,
     shown: DecisionHeaders,
 ) -> impl Iterator<Item = (HeaderName, HeaderValue)> + 'a {
-    let show_variant = shown != DecisionHeaders::None;
-    let variant = show_variant.then(|| {
+    let variant = shown.show_variant().then(|| {
         (
             HeaderName::from_static("x-variantd-variant"),
             served.variant.name_header.clone(),
         )
     });
-    let fallback = served.fallback_from.filter(|_| show_variant).map(|f| {
-        (
-            HeaderName::from_static("x-variantd-fallback-from"),
-            f.name_header.clone(),
-        )
-    });
+    let fallback = served
+        .fallback_from
+        .filter(|_| shown.show_variant())
+        .map(|f| {
+            (
+                HeaderName::from_static("x-variantd-fallback-from"),
+                f.name_header.clone(),
+            )
+        });
     let reasons = decided
-        .filter(|_| shown == DecisionHeaders::All)
+        .filter(|_| shown.show_reasons())
         .map(|d| d.headers.iter().cloned())
         .into_iter()
         .flatten();
@@ -95,7 +97,7 @@ pub fn envelope(
             message,
             json!({ "variant": &*served.variant.name, "variant_status": status.as_u16(), "variant_response": preview }),
         );
-        if shown != DecisionHeaders::None {
+        if shown.show_variant() {
             resp.headers_mut().insert(
                 HeaderName::from_static("x-variantd-variant"),
                 served.variant.name_header.clone(),

@@ -77,6 +77,18 @@ pub enum DecisionHeaders {
     None,
 }
 
+impl DecisionHeaders {
+    /// Answers say which variant answered, and which one it stood in for.
+    pub fn show_variant(self) -> bool {
+        self != DecisionHeaders::None
+    }
+
+    /// Answers also say who decided, by which rule and why.
+    pub fn show_reasons(self) -> bool {
+        self == DecisionHeaders::All
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
