@@ -68,16 +68,34 @@ same_topology() {
   done
   sleep 1
   local wrk_cpus=${PEERS_WRK_CPUS:-0} conns=${PEERS_CONNECTIONS:-32} dur=${PEERS_DURATION:-10s}
-  for t in "nginx-front=18403" "variantd-proxy*=18402"; do
-    local name=${t%%=*} url="http://127.0.0.1:${t#*=}/process/hello"
+  # Where CPU 1's time goes per request: the front's and the backend's CPU
+  # time, and how often the backend went to sleep (and so had to be woken:
+  # each is a context switch away from the front and back).
+  local backend front_pid
+  backend=$(nginx_worker "$run/vb")
+  for t in "nginx-front=18403=$(nginx_worker "$run/front")" "variantd-proxy*=18402=${pids[1]}"; do
+    local name=${t%%=*} rest=${t#*=}
+    local url="http://127.0.0.1:${rest%%=*}/process/hello" front_pid=${rest#*=}
     taskset -c "$wrk_cpus" wrk -t1 -c"$conns" -d2s -s "$PEERS/wrk/user_keys.lua" "$url" >/dev/null
-    taskset -c "$wrk_cpus" wrk -t1 -c"$conns" -d"$dur" -s "$PEERS/wrk/user_keys.lua" "$url" |
-      awk -v n="$name" '/^PEERS_RESULT/ {
+    local before="$(cpu_us "$front_pid") $(cpu_us "$backend") $(sleeps "$backend")"
+    local result
+    result=$(taskset -c "$wrk_cpus" wrk -t1 -c"$conns" -d"$dur" -s "$PEERS/wrk/user_keys.lua" "$url")
+    local after="$(cpu_us "$front_pid") $(cpu_us "$backend") $(sleeps "$backend")"
+    echo "$result" | awk -v n="$name" -v before="$before" -v after="$after" '/^PEERS_RESULT/ {
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        printf "%-16s %10.1f req/s   p50 %7.2fms   p99 %7.2fms\n", n, v["rps"], v["p50_us"] / 1000, v["p99_us"] / 1000
+        split(before, b, " "); split(after, a, " "); r = v["requests"]
+        printf "%-16s %10.1f req/s   p50 %7.2fms   p99 %7.2fms   cpu/req front %5.1fus backend %5.1fus   backend wake-ups/req %.2f\n",
+          n, v["rps"], v["p50_us"] / 1000, v["p99_us"] / 1000, (a[1] - b[1]) / r, (a[2] - b[2]) / r, (a[3] - b[3]) / r
       }'
   done
 }
+# The worker process of the nginx whose prefix is $1 (one worker each).
+nginx_worker() { pgrep -P "$(cat "$1/nginx.pid")" | head -1; }
+# CPU time (user + system, all threads) process $1 has used, in microseconds.
+# Fields counted after the ") " that ends the command name, which may hold spaces.
+cpu_us() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($12 + $13) * 1000000 / hz }'; }
+# How many times process $1 has gone to sleep (voluntary context switches).
+sleeps() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n }'; }
 echo
 echo "== same topology (separate backend process on CPU ${SERVER_CPUS}; * = measured again here)"
 # Not in a pipeline: a pipeline's subshell would keep its nginx pids from cleanup.
