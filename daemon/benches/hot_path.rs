@@ -165,7 +165,7 @@ fn envelope(c: &mut Criterion) {
 
 fn request_metrics(c: &mut Criterion) {
     let handle = variantd::metrics::install();
-    // Drains the histogram's sample buffer, as the daemon does.
+    // Upkeep runs beside the request path, as in the daemon.
     variantd::metrics::spawn_upkeep(handle);
     let route = "/process/{message}";
     c.bench_function("metrics/request", |b| {

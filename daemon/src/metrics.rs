@@ -1,36 +1,70 @@
-//! Prometheus metrics through the `metrics` facade; the exporter renders the
-//! text format, we never hand-format it. Names are the public contract:
+//! Prometheus metrics. Names are the public contract:
 //! `variantd_requests_total`, `variantd_request_duration_seconds`, ...
+//!
+//! Everything goes through the `metrics` facade and its Prometheus exporter,
+//! except the request-duration histogram: the exporter buffers every sample
+//! until upkeep drains it, which cost 2–9% of plugin-mode throughput
+//! (BENCHMARKS.md). That one histogram lives in a `prometheus` registry whose
+//! histograms count into fixed buckets as they record. [`render`] puts both
+//! registries' text together; neither is ever formatted by hand.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics::{counter, gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, Registry, TextEncoder};
+
+const REQUEST_DURATION_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The registry of `variantd_request_duration_seconds{variant,route}`.
+static REQUEST_DURATION: LazyLock<(Registry, HistogramVec)> = LazyLock::new(|| {
+    let histogram = HistogramVec::new(
+        HistogramOpts::new(
+            "variantd_request_duration_seconds",
+            "Time to answer a routed request.",
+        )
+        .buckets(REQUEST_DURATION_BUCKETS.to_vec()),
+        &["variant", "route"],
+    )
+    .expect("static histogram options are valid");
+    let registry = Registry::new();
+    registry
+        .register(Box::new(histogram.clone()))
+        .expect("registered once, in a registry of its own");
+    (registry, histogram)
+});
 
 /// Install the global recorder; returns the handle `/metrics` renders from.
 /// Safe to call more than once (later calls build a private recorder).
 pub fn install() -> PrometheusHandle {
-    let buckets = [
-        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-        5.0, 10.0,
-    ];
-    let builder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("variantd_request_duration_seconds".into()),
-            &buckets,
-        )
-        .expect("static buckets are valid");
-    let recorder = builder.build_recorder();
+    let recorder = PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     let _ = metrics::set_global_recorder(recorder);
     describe();
     handle
 }
 
-/// Histogram samples are buffered until drained; without a scrape they would
-/// pile up forever. Drain them every few seconds from a thread of their own.
+/// The Prometheus text of every variantd metric: the exporter's, then the
+/// request-duration histogram's.
+pub fn render(handle: &PrometheusHandle) -> String {
+    let mut text = handle.render();
+    let mut histogram = Vec::new();
+    match TextEncoder::new().encode(&REQUEST_DURATION.0.gather(), &mut histogram) {
+        Ok(()) => text.push_str(&String::from_utf8_lossy(&histogram)),
+        Err(e) => tracing::warn!(error = %e, "could not render the request-duration histogram"),
+    }
+    text
+}
+
+/// The exporter keeps per-metric state that upkeep tidies (and would buffer
+/// histogram samples, were one recorded through it). Run it every few
+/// seconds from a thread of its own.
 pub fn spawn_upkeep(handle: PrometheusHandle) {
     let _ = std::thread::Builder::new()
         .name("variantd-metrics".into())
@@ -44,11 +78,6 @@ fn describe() {
     metrics::describe_counter!(
         "variantd_requests_total",
         "Requests answered, by variant, route and status."
-    );
-    metrics::describe_histogram!(
-        "variantd_request_duration_seconds",
-        metrics::Unit::Seconds,
-        "Time to answer a routed request."
     );
     metrics::describe_counter!(
         "variantd_plugin_events_total",
@@ -115,16 +144,16 @@ pub fn request(variant: &str, route: &str, status: u16, elapsed: Duration) {
         let (count, duration) = by_status.entry(status).or_insert_with(|| {
             (
                 counter!("variantd_requests_total", "variant" => variant.to_string(), "route" => route.to_string(), "status" => status.to_string()),
-                histogram!("variantd_request_duration_seconds", "variant" => variant.to_string(), "route" => route.to_string()),
+                REQUEST_DURATION.1.with_label_values(&[variant, route]),
             )
         });
         count.increment(1);
-        duration.record(elapsed.as_secs_f64());
+        duration.observe(elapsed.as_secs_f64());
     });
 }
 
 type RequestHandles =
-    HashMap<String, HashMap<String, HashMap<u16, (metrics::Counter, metrics::Histogram)>>>;
+    HashMap<String, HashMap<String, HashMap<u16, (metrics::Counter, prometheus::Histogram)>>>;
 
 thread_local! {
     static REQUEST_HANDLES: RefCell<RequestHandles> = RefCell::new(HashMap::new());

@@ -90,7 +90,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(crate::metrics::render(&state.metrics))
 }
 
 /// `{"<variant>_endpoint": URL, ...}` as in the original example. In-process
