@@ -164,9 +164,7 @@ fn envelope(c: &mut Criterion) {
 }
 
 fn request_metrics(c: &mut Criterion) {
-    let handle = variantd::metrics::install();
-    // Upkeep runs beside the request path, as in the daemon.
-    variantd::metrics::spawn_upkeep(handle);
+    variantd::metrics::install();
     let route = "/process/{message}";
     c.bench_function("metrics/request", |b| {
         b.iter(|| {

@@ -3,10 +3,12 @@
 //!
 //! Everything goes through the `metrics` facade and its Prometheus exporter,
 //! except the request-duration histogram: the exporter buffers every sample
-//! until upkeep drains it, which cost 2–9% of plugin-mode throughput
+//! until it is drained, which cost 2–9% of plugin-mode throughput
 //! (BENCHMARKS.md). That one histogram lives in a `prometheus` registry whose
 //! histograms count into fixed buckets as they record. [`render`] puts both
-//! registries' text together; neither is ever formatted by hand.
+//! registries' text together; neither is ever formatted by hand. A histogram
+//! added later belongs in that registry too: through the facade its samples
+//! would pile up between scrapes, as nothing drains the exporter's buffers.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,15 +17,20 @@ use std::time::Duration;
 
 use metrics::{counter, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, Registry, TextEncoder};
+use prometheus::{HistogramOpts, HistogramVec, Registry, TextEncoder};
 
 const REQUEST_DURATION_BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
 
-/// The registry of `variantd_request_duration_seconds{variant,route}`.
-static REQUEST_DURATION: LazyLock<(Registry, HistogramVec)> = LazyLock::new(|| {
+/// `variantd_request_duration_seconds{variant,route}`, in a registry of its own.
+struct RequestDuration {
+    registry: Registry,
+    histogram: HistogramVec,
+}
+
+static REQUEST_DURATION: LazyLock<RequestDuration> = LazyLock::new(|| {
     let histogram = HistogramVec::new(
         HistogramOpts::new(
             "variantd_request_duration_seconds",
@@ -37,7 +44,10 @@ static REQUEST_DURATION: LazyLock<(Registry, HistogramVec)> = LazyLock::new(|| {
     registry
         .register(Box::new(histogram.clone()))
         .expect("registered once, in a registry of its own");
-    (registry, histogram)
+    RequestDuration {
+        registry,
+        histogram,
+    }
 });
 
 /// Install the global recorder; returns the handle `/metrics` renders from.
@@ -54,24 +64,11 @@ pub fn install() -> PrometheusHandle {
 /// request-duration histogram's.
 pub fn render(handle: &PrometheusHandle) -> String {
     let mut text = handle.render();
-    let mut histogram = Vec::new();
-    match TextEncoder::new().encode(&REQUEST_DURATION.0.gather(), &mut histogram) {
-        Ok(()) => text.push_str(&String::from_utf8_lossy(&histogram)),
+    match TextEncoder::new().encode_to_string(&REQUEST_DURATION.registry.gather()) {
+        Ok(histogram) => text.push_str(&histogram),
         Err(e) => tracing::warn!(error = %e, "could not render the request-duration histogram"),
     }
     text
-}
-
-/// The exporter keeps per-metric state that upkeep tidies (and would buffer
-/// histogram samples, were one recorded through it). Run it every few
-/// seconds from a thread of its own.
-pub fn spawn_upkeep(handle: PrometheusHandle) {
-    let _ = std::thread::Builder::new()
-        .name("variantd-metrics".into())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(5));
-            handle.run_upkeep();
-        });
 }
 
 fn describe() {
@@ -144,7 +141,7 @@ pub fn request(variant: &str, route: &str, status: u16, elapsed: Duration) {
         let (count, duration) = by_status.entry(status).or_insert_with(|| {
             (
                 counter!("variantd_requests_total", "variant" => variant.to_string(), "route" => route.to_string(), "status" => status.to_string()),
-                REQUEST_DURATION.1.with_label_values(&[variant, route]),
+                REQUEST_DURATION.histogram.with_label_values(&[variant, route]),
             )
         });
         count.increment(1);

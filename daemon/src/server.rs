@@ -30,7 +30,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let listen = config.listen_addr()?;
     let prometheus = crate::metrics::install();
-    crate::metrics::spawn_upkeep(prometheus.clone());
 
     let api_key = std::env::var("STATSIG_API_KEY")
         .ok()
