@@ -71,16 +71,16 @@ same_topology() {
   # Where CPU 1's time goes per request: the front's and the backend's CPU
   # time, and how often the backend went to sleep (and so had to be woken:
   # each is a context switch away from the front and back).
-  local backend front_pid
+  local backend
   backend=$(nginx_worker "$run/vb")
   for t in "nginx-front=18403=$(nginx_worker "$run/front")" "variantd-proxy*=18402=${pids[1]}"; do
     local name=${t%%=*} rest=${t#*=}
     local url="http://127.0.0.1:${rest%%=*}/process/hello" front_pid=${rest#*=}
     taskset -c "$wrk_cpus" wrk -t1 -c"$conns" -d2s -s "$PEERS/wrk/user_keys.lua" "$url" >/dev/null
-    local before="$(cpu_us "$front_pid") $(cpu_us "$backend") $(sleeps "$backend")"
+    local before; before=$(snapshot "$front_pid" "$backend")
     local result
     result=$(taskset -c "$wrk_cpus" wrk -t1 -c"$conns" -d"$dur" -s "$PEERS/wrk/user_keys.lua" "$url")
-    local after="$(cpu_us "$front_pid") $(cpu_us "$backend") $(sleeps "$backend")"
+    local after; after=$(snapshot "$front_pid" "$backend")
     echo "$result" | awk -v n="$name" -v before="$before" -v after="$after" '/^PEERS_RESULT/ {
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         split(before, b, " "); split(after, a, " "); r = v["requests"]
@@ -96,6 +96,8 @@ nginx_worker() { pgrep -P "$(cat "$1/nginx.pid")" | head -1; }
 cpu_us() { sed 's/^.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($12 + $13) * 1000000 / hz }'; }
 # How many times process $1 has gone to sleep (voluntary context switches).
 sleeps() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n }'; }
+# "front-cpu backend-cpu backend-sleeps" for front $1 and backend $2.
+snapshot() { echo "$(cpu_us "$1") $(cpu_us "$2") $(sleeps "$2")"; }
 echo
 echo "== same topology (separate backend process on CPU ${SERVER_CPUS}; * = measured again here)"
 # Not in a pipeline: a pipeline's subshell would keep its nginx pids from cleanup.
