@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Reason given for decisions made while no specs are loaded (statsig not consulted).
 pub const NOT_READY_REASON: &str = "NotReady:NoValues";
@@ -54,7 +54,9 @@ pub struct DecisionEngine {
     reload_lock: Mutex<()>,
     shut_down: AtomicBool,
     event_counts: Arc<EventCounts>,
+    /// When `specs_version` last consulted the specs store, in ms since `clock_origin`.
     observed_at_ms: AtomicU64,
+    clock_origin: Instant,
 }
 
 /// Entity names of the loaded specs, cached per specs time.
@@ -175,6 +177,7 @@ impl DecisionEngine {
             shut_down: AtomicBool::new(false),
             event_counts,
             observed_at_ms: AtomicU64::new(0),
+            clock_origin: Instant::now(),
         };
         engine.observe();
 
@@ -363,7 +366,13 @@ impl DecisionEngine {
     /// few string copies) is consulted at most every [`OBSERVE_EVERY_MS`];
     /// reloads through this engine bump the version at once.
     pub fn specs_version(&self) -> u64 {
-        let now = now_ms();
+        self.specs_version_at(Instant::now())
+    }
+
+    /// [`Self::specs_version`] for a caller that has read the clock already:
+    /// the request path reads it once, for this and for its own cache expiry.
+    pub fn specs_version_at(&self, now: Instant) -> u64 {
+        let now = now.saturating_duration_since(self.clock_origin).as_millis() as u64;
         if now.saturating_sub(self.observed_at_ms.load(Ordering::Relaxed)) >= OBSERVE_EVERY_MS {
             self.observed_at_ms.store(now, Ordering::Relaxed);
             self.observe();
