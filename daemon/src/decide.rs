@@ -12,20 +12,29 @@
 //! expire in the same instant, and every request of the next moment would pay
 //! a full evaluation at once, which shows as a wave in tail latency.
 //!
+//! Each worker thread keeps a cache of its own. A lookup is then a plain
+//! hash-table probe: no lock, no shared counter, no cache line that bounces
+//! between cores. The cost is that a user who reaches several workers is
+//! evaluated once per worker, which Statsig's exposure de-duplication absorbs
+//! as it absorbs any repeat.
+//!
 //! Each entry also carries the response headers that explain the decision,
 //! built once instead of on every request. Entries with the same outcome
 //! share one [`Decided`]: there are a handful of outcomes for any number of
 //! users, so the headers every response copies stay hot in the CPU cache.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::Bytes;
-use quick_cache::sync::Cache;
+use quick_cache::unsync::Cache;
+use thread_local::ThreadLocal;
 use variantd_decision::{Decision, DecisionEngine, DecisionSpec, UserContext};
 
 use crate::config::{RouteConfig, RouteDecision};
@@ -123,12 +132,18 @@ impl KeyRef<'_> {
     }
 }
 
+/// Values: (expires at, decision).
+type WorkerCache = RefCell<Cache<Key, (Instant, Arc<Decided>)>>;
+
 pub struct Decider {
     engine: Arc<DecisionEngine>,
-    /// Values: (expires at, decision).
-    cache: Option<Cache<Key, (Instant, Arc<Decided>)>>,
+    /// Entries per worker; 0 turns caching off.
+    capacity: usize,
+    caches: ThreadLocal<WorkerCache>,
     /// One shared [`Decided`] per distinct outcome; touched only on a miss.
     outcomes: Mutex<HashMap<Decision, Arc<Decided>>>,
+    /// Statsig evaluations so far (cache misses, or every call uncached).
+    evaluations: AtomicU64,
 }
 
 /// Distinct outcomes kept for sharing. Gates and experiments have a few;
@@ -138,12 +153,18 @@ const MAX_SHARED_OUTCOMES: usize = 4096;
 
 impl Decider {
     pub fn new(engine: Arc<DecisionEngine>, capacity: usize) -> Decider {
-        let cache = (capacity > 0).then(|| Cache::new(capacity));
         Decider {
             engine,
-            cache,
+            capacity,
+            caches: ThreadLocal::new(),
             outcomes: Mutex::new(HashMap::new()),
+            evaluations: AtomicU64::new(0),
         }
+    }
+
+    /// How many decisions went to Statsig rather than the cache.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
     }
 
     /// Decide for `user` on `spec` (route `route` of snapshot `generation`).
@@ -154,24 +175,29 @@ impl Decider {
         spec: &DecisionSpec,
         user: &RequestUser,
     ) -> Arc<Decided> {
-        let Some(cache) = &self.cache else {
+        if self.capacity == 0 {
             return self.evaluate(spec, user);
-        };
+        }
+        let cache = self
+            .caches
+            .get_or(|| RefCell::new(Cache::new(self.capacity)));
+        let now = Instant::now();
         let key = KeyRef {
             generation,
             route,
-            specs_version: self.engine.specs_version(),
+            specs_version: self.engine.specs_version_at(now),
             attributes: attributes_hash(user),
             user_key: &user.user_key,
         };
-        let now = Instant::now();
-        if let Some((expires, decided)) = cache.get(&key) {
-            if now < expires {
-                return decided;
+        if let Some((expires, decided)) = cache.borrow().get(&key) {
+            if now < *expires {
+                return decided.clone();
             }
         }
+        // No borrow is held across the evaluation: it calls into statsig,
+        // which never calls back here, but a RefCell should not have to trust that.
         let decided = self.evaluate(spec, user);
-        cache.insert(
+        cache.borrow_mut().insert(
             key.to_owned(),
             (now + ttl_for(&user.user_key), decided.clone()),
         );
@@ -180,6 +206,7 @@ impl Decider {
 
     fn evaluate(&self, spec: &DecisionSpec, user: &RequestUser) -> Arc<Decided> {
         crate::metrics::exposure();
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
         let decision = self.engine.decide(&user.to_statsig(), spec);
         let mut outcomes = self
             .outcomes
@@ -227,19 +254,96 @@ fn ttl_for(user_key: &str) -> Duration {
     CACHE_TTL_MIN + Duration::from_millis(h.finish() % spread)
 }
 
+/// Tells apart one user's differing attributes (IP, mapped headers) within
+/// the cache. Seeded per process: the values come from clients, but a
+/// collision could only mix up two attribute sets of the same user key.
 fn attributes_hash(user: &RequestUser) -> u64 {
+    static SEED: LazyLock<foldhash::quality::RandomState> = LazyLock::new(Default::default);
     if user.ip.is_none() && user.custom.is_empty() {
         return 0;
     }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    user.ip.hash(&mut h);
-    user.custom.hash(&mut h);
-    h.finish()
+    SEED.hash_one((&user.ip, &user.custom))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use variantd_decision::StatsigSettings;
+
+    /// A decider on the shipped specs, and the runtime statsig runs on.
+    fn decider(capacity: usize) -> (tokio::runtime::Runtime, Decider) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let specs =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/statsig_specs.json");
+        let engine = rt
+            .block_on(DecisionEngine::start(StatsigSettings::offline(specs)))
+            .unwrap();
+        (rt, Decider::new(Arc::new(engine), capacity))
+    }
+
+    fn gate() -> DecisionSpec {
+        DecisionSpec::Gate {
+            name: "variant_b".into(),
+            pass: "app_b".into(),
+            fail: "app_a".into(),
+        }
+    }
+
+    fn user(key: &str) -> RequestUser {
+        RequestUser {
+            user_key: key.into(),
+            ip: None,
+            custom: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_worker_thread_evaluates_a_user_once_and_then_answers_from_its_cache() {
+        let (rt, decider) = decider(1000);
+        let _in_runtime = rt.enter();
+        let (spec, alice) = (gate(), user("cache-alice"));
+        let first = decider.decide(1, 0, &spec, &alice);
+        let again = decider.decide(1, 0, &spec, &alice);
+        assert_eq!(decider.evaluations(), 1, "the repeat was a cache hit");
+        assert_eq!(first.decision, again.decision);
+
+        // Another worker has a cache of its own: it evaluates, and agrees.
+        let elsewhere = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _in_runtime = rt.enter();
+                decider.decide(1, 0, &spec, &alice)
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(decider.evaluations(), 2);
+        assert_eq!(elsewhere.decision, first.decision);
+
+        // A new snapshot generation, another route or other attributes miss.
+        decider.decide(2, 0, &spec, &alice);
+        decider.decide(2, 1, &spec, &alice);
+        let from_elsewhere = RequestUser {
+            ip: Some([10, 0, 0, 1].into()),
+            ..alice.clone()
+        };
+        decider.decide(2, 1, &spec, &from_elsewhere);
+        assert_eq!(decider.evaluations(), 5);
+        decider.decide(2, 1, &spec, &from_elsewhere);
+        assert_eq!(decider.evaluations(), 5);
+    }
+
+    #[test]
+    fn a_zero_capacity_cache_evaluates_every_decision() {
+        let (rt, decider) = decider(0);
+        let _in_runtime = rt.enter();
+        for _ in 0..3 {
+            decider.decide(1, 0, &gate(), &user("cache-bob"));
+        }
+        assert_eq!(decider.evaluations(), 3);
+    }
 
     #[test]
     fn cache_lifetimes_stay_in_range_and_spread_across_users() {
