@@ -1,7 +1,7 @@
 //! Response shaping: the original example's envelope, or the variant's answer
 //! as given plus `x-variantd-*` headers; and the JSON error bodies.
 
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
@@ -11,6 +11,7 @@ use variantd_decision::{Decision, DecisionKind};
 use crate::config::DecisionHeaders;
 use crate::decide::Decided;
 use crate::dispatch::{AnswerBody, Served};
+use crate::snapshot::Variant;
 
 /// A JSON error: `{"error": message, ...extra}`.
 pub fn json_error(status: StatusCode, message: &str, extra: Value) -> HttpResponse {
@@ -21,34 +22,33 @@ pub fn json_error(status: StatusCode, message: &str, extra: Value) -> HttpRespon
     HttpResponse::build(status).json(body)
 }
 
-/// The headers that say which variant answered and why, as many as `shown`
-/// allows.
-fn decision_headers<'a>(
-    served: &Served,
-    decided: Option<&'a Decided>,
+/// Adds the headers that say which variant answered and why, as many as
+/// `shown` allows. Straight inserts: every value is a shared buffer, so
+/// each is a reference count.
+fn add_decision_headers(
+    headers: &mut HeaderMap,
+    variant: &Variant,
+    fallback_from: Option<&Variant>,
+    decided: Option<&Decided>,
     shown: DecisionHeaders,
-) -> impl Iterator<Item = (HeaderName, HeaderValue)> + 'a {
-    let variant = shown.show_variant().then(|| {
-        (
+) {
+    if shown.show_variant() {
+        headers.insert(
             HeaderName::from_static("x-variantd-variant"),
-            served.variant.name_header.clone(),
-        )
-    });
-    let fallback = served
-        .fallback_from
-        .filter(|_| shown.show_variant())
-        .map(|f| {
-            (
+            variant.name_header.clone(),
+        );
+        if let Some(from) = fallback_from {
+            headers.insert(
                 HeaderName::from_static("x-variantd-fallback-from"),
-                f.name_header.clone(),
-            )
-        });
-    let reasons = decided
-        .filter(|_| shown.show_reasons())
-        .map(|d| d.headers.iter().cloned())
-        .into_iter()
-        .flatten();
-    variant.into_iter().chain(fallback).chain(reasons)
+                from.name_header.clone(),
+            );
+        }
+    }
+    if let Some(decided) = decided.filter(|_| shown.show_reasons()) {
+        for (name, value) in &decided.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
 }
 
 /// The variant's answer unchanged, with decision headers.
@@ -57,7 +57,6 @@ pub fn transparent(
     decided: Option<&Decided>,
     shown: DecisionHeaders,
 ) -> HttpResponse {
-    let extra: Vec<_> = decision_headers(&served, decided, shown).collect();
     let mut resp = match served.answer.body {
         AnswerBody::Streaming(resp) => resp,
         AnswerBody::Full(body) => {
@@ -68,9 +67,13 @@ pub fn transparent(
             builder.body(body)
         }
     };
-    for (n, v) in extra {
-        resp.headers_mut().insert(n, v);
-    }
+    add_decision_headers(
+        resp.headers_mut(),
+        served.variant,
+        served.fallback_from,
+        decided,
+        shown,
+    );
     resp
 }
 
@@ -120,12 +123,17 @@ pub fn envelope(
         user_key,
         &body,
     );
-    let mut builder = HttpResponse::Ok();
-    builder.content_type("application/json");
-    for header in decision_headers(&served, decided, shown) {
-        builder.insert_header(header);
-    }
-    builder.body(out)
+    let mut resp = HttpResponse::with_body(StatusCode::OK, out).map_into_boxed_body();
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    add_decision_headers(
+        headers,
+        served.variant,
+        served.fallback_from,
+        decided,
+        shown,
+    );
+    resp
 }
 
 /// Writes the envelope around `response` (already known to be JSON). Field
