@@ -72,11 +72,11 @@ pub async fn routed(
 
     let variant_path = match &route.strip_prefix {
         Some(prefix) => match path.strip_prefix(prefix.as_str()) {
-            Some(rest) if rest.starts_with('/') => rest.to_string(),
-            Some("") => "/".to_string(),
-            _ => path.to_string(),
+            Some(rest) if rest.starts_with('/') => rest,
+            Some("") => "/",
+            _ => path,
         },
-        None => path.to_string(),
+        None => path,
     };
 
     let Some(variant) = snapshot.variants.get(variant_name) else {
@@ -128,7 +128,7 @@ pub async fn routed(
         .unwrap_or("");
     let input = CallInput {
         method: req.method(),
-        path: &variant_path,
+        path: variant_path,
         query: req.query_string(),
         headers: req.headers(),
         user_key: &user_key,
