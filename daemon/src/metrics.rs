@@ -149,11 +149,14 @@ pub fn request(variant: &str, route: &str, status: u16, elapsed: Duration) {
     });
 }
 
+/// Keyed by names from config (variants, routes), not by clients: a fast
+/// hash, still seeded per map.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type RequestHandles =
-    HashMap<String, HashMap<String, HashMap<u16, (metrics::Counter, prometheus::Histogram)>>>;
+    FastMap<String, FastMap<String, FastMap<u16, (metrics::Counter, prometheus::Histogram)>>>;
 
 thread_local! {
-    static REQUEST_HANDLES: RefCell<RequestHandles> = RefCell::new(HashMap::new());
+    static REQUEST_HANDLES: RefCell<RequestHandles> = RefCell::new(RequestHandles::default());
 }
 
 pub fn plugin_event(kind: &'static str) {

@@ -17,8 +17,12 @@ pub struct Snapshot {
     pub generation: u64,
     pub config: Arc<Config>,
     pub routes: RouteTable,
-    pub variants: HashMap<String, Variant>,
+    pub variants: VariantMap,
 }
+
+/// Variants by name. Looked up a few times per request, on short keys that
+/// come from config, not from clients: a fast hash, still seeded per map.
+pub type VariantMap = HashMap<String, Variant, foldhash::fast::RandomState>;
 
 pub struct Variant {
     /// `config.name`, shared: requests label metrics and logs with it.
