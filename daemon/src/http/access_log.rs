@@ -14,6 +14,9 @@ use actix_web::{Error, HttpMessage};
 use super::AppState;
 use crate::decide::Decided;
 
+/// Parsed once: looking a header up by `&str` parses the name on every call.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The request id: the caller's `x-request-id`, or a new one. Kept as the
 /// header value it goes out as, so passing it along copies nothing.
 #[derive(Clone)]
@@ -22,7 +25,7 @@ pub struct RequestId(pub HeaderValue);
 impl RequestId {
     fn for_request(headers: &HeaderMap) -> RequestId {
         let given = headers
-            .get("x-request-id")
+            .get(&REQUEST_ID_HEADER)
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok());
         if let Some(v) = given {
             return RequestId(v.clone());
@@ -92,6 +95,6 @@ pub async fn access_log(
         );
     }
     res.headers_mut()
-        .insert(HeaderName::from_static("x-request-id"), request_id.0);
+        .insert(REQUEST_ID_HEADER, request_id.0);
     Ok(res)
 }
