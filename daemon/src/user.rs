@@ -68,7 +68,7 @@ pub fn request_user(req: &HttpRequest, cfg: &UserConfig) -> Result<RequestUser, 
         .iter()
         .filter_map(|(header, field)| {
             req.headers()
-                .get(header.as_str())
+                .get(header)
                 .and_then(|v| v.to_str().ok())
                 .map(|v| (field.clone(), v.to_string()))
         })

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use actix_web::http::header::HeaderName;
 use actix_web::http::Method;
 use variantd_decision::DecisionSpec;
 
@@ -83,8 +84,8 @@ pub struct UserConfig {
     pub key_cookie: Option<String>,
     pub client_ip: bool,
     pub trust_forwarded_for: bool,
-    /// (lower-case header name, Statsig custom field)
-    pub attributes: Vec<(String, String)>,
+    /// (header, Statsig custom field); the name parsed once, here.
+    pub attributes: Vec<(HeaderName, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -259,19 +260,19 @@ fn resolve(
     }
     let mut attributes = Vec::new();
     for (i, a) in user.attributes.iter().enumerate() {
-        if actix_web::http::header::HeaderName::from_bytes(a.header.as_bytes()).is_err() {
+        let Ok(header) = HeaderName::from_bytes(a.header.as_bytes()) else {
             return Err(loc.at_key(
                 &format!("user.attributes[{i}].header"),
                 format!("`{}` is not a header name", a.header),
             ));
-        }
+        };
         if a.field.is_empty() {
             return Err(loc.at_key(
                 &format!("user.attributes[{i}].field"),
                 "must not be empty".into(),
             ));
         }
-        attributes.push((a.header.to_ascii_lowercase(), a.field.clone()));
+        attributes.push((header, a.field.clone()));
     }
 
     let mut variants = BTreeMap::new();
