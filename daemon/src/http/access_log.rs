@@ -94,7 +94,6 @@ pub async fn access_log(
             duration_ms = elapsed.as_secs_f64() * 1000.0,
         );
     }
-    res.headers_mut()
-        .insert(REQUEST_ID_HEADER, request_id.0);
+    res.headers_mut().insert(REQUEST_ID_HEADER, request_id.0);
     Ok(res)
 }
