@@ -16,7 +16,9 @@
 //! hash-table probe: no lock, no shared counter, no cache line that bounces
 //! between cores. The cost is that a user who reaches several workers is
 //! evaluated once per worker, which Statsig's exposure de-duplication absorbs
-//! as it absorbs any repeat.
+//! as it absorbs any repeat. The configured size bounds all workers' caches
+//! together (the server gives each its share), so memory does not grow with
+//! the number of cores.
 //!
 //! Each entry also carries the response headers that explain the decision,
 //! built once instead of on every request. Entries with the same outcome
@@ -137,7 +139,7 @@ type WorkerCache = RefCell<Cache<Key, (Instant, Arc<Decided>)>>;
 
 pub struct Decider {
     engine: Arc<DecisionEngine>,
-    /// Entries per worker; 0 turns caching off.
+    /// Entries per worker thread; 0 turns caching off.
     capacity: usize,
     caches: ThreadLocal<WorkerCache>,
     /// One shared [`Decided`] per distinct outcome; touched only on a miss.

@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         snapshots: control.snapshot_handle(),
         control: control.clone(),
         engine: engine.clone(),
-        decider: Decider::new(engine.clone(), cache),
+        decider: Decider::new(engine.clone(), cache_per_worker(cache, workers)),
         metrics: prometheus,
         admin_token: std::env::var("VARIANTD_ADMIN_TOKEN")
             .ok()
@@ -142,5 +142,30 @@ fn warn_unknown_decisions(control: &Control, engine: &DecisionEngine) {
     let snapshot = control.snapshot_handle().load_full();
     for (route, spec) in crate::decide::unknown_to_specs(&snapshot.routes, engine) {
         tracing::warn!(route = %route.path, kind = spec.kind().as_str(), name = spec.name(), "not in the Statsig specs; evaluates to its default until the specs contain it");
+    }
+}
+
+/// The configured decision-cache size bounds the cache in all; each worker
+/// thread keeps its share. `workers` 0 means actix's default, one per CPU.
+fn cache_per_worker(entries: usize, workers: usize) -> usize {
+    let workers = if workers > 0 {
+        workers
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    entries.div_ceil(workers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cache_per_worker;
+
+    #[test]
+    fn the_decision_cache_size_is_shared_out_among_workers() {
+        assert_eq!(cache_per_worker(100_000, 1), 100_000);
+        assert_eq!(cache_per_worker(100_000, 3), 33_334);
+        assert_eq!(cache_per_worker(0, 4), 0, "0 keeps the cache off");
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(cache_per_worker(1000, 0), 1000usize.div_ceil(cpus));
     }
 }

@@ -142,8 +142,8 @@ pub struct StatsigSection {
     /// Live mode: override of Statsig's API base URL (egress proxies).
     #[serde(default)]
     pub api_url: Option<String>,
-    /// Distinct (user, decision) results cached per specs version, in each
-    /// worker thread; 0 = off.
+    /// Distinct (user, decision) results cached per specs version, in all;
+    /// each worker thread keeps an equal share. 0 = off.
     #[serde(default = "default_decision_cache")]
     pub decision_cache_entries: usize,
 }
