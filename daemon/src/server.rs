@@ -56,7 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let config_path = config.source.clone();
     let (workers, shutdown_timeout, max_body, watch, cache) = (
-        config.workers,
+        worker_threads(config.workers),
         config.shutdown_timeout_secs,
         config.max_body_bytes,
         config.plugins.watch,
@@ -78,21 +78,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .ok()
             .filter(|t| !t.is_empty()),
     });
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(middleware::from_fn(http::access_log))
             .configure(http::configure)
     })
+    .workers(workers)
     .shutdown_timeout(shutdown_timeout)
-    .disable_signals();
-    if workers > 0 {
-        server = server.workers(workers);
-    }
-    let server = server
-        .bind(listen)
-        .with_context(|| format!("binding {listen}"))?;
+    .disable_signals()
+    .bind(listen)
+    .with_context(|| format!("binding {listen}"))?;
     for addr in server.addrs() {
         // Tests and scripts read this line to find an ephemeral port.
         println!("variantd listening on http://{addr}");
@@ -145,27 +142,40 @@ fn warn_unknown_decisions(control: &Control, engine: &DecisionEngine) {
     }
 }
 
-/// The configured decision-cache size bounds the cache in all; each worker
-/// thread keeps its share. `workers` 0 means actix's default, one per CPU.
+/// Worker threads to run: as configured, or for 0 actix's own default (one
+/// per CPU, at most 512). Resolved once, here, so that the decision cache is
+/// shared out among exactly the workers that run.
+fn worker_threads(configured: usize) -> usize {
+    const ACTIX_MAX_WORKERS: usize = 512;
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(ACTIX_MAX_WORKERS)
+}
+
+/// The configured decision-cache size bounds the cache in all; each of the
+/// `workers` threads keeps its share.
 fn cache_per_worker(entries: usize, workers: usize) -> usize {
-    let workers = if workers > 0 {
-        workers
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    };
     entries.div_ceil(workers)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::cache_per_worker;
+    use super::{cache_per_worker, worker_threads};
 
     #[test]
     fn the_decision_cache_size_is_shared_out_among_workers() {
         assert_eq!(cache_per_worker(100_000, 1), 100_000);
         assert_eq!(cache_per_worker(100_000, 3), 33_334);
         assert_eq!(cache_per_worker(0, 4), 0, "0 keeps the cache off");
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(cache_per_worker(1000, 0), 1000usize.div_ceil(cpus));
+    }
+
+    #[test]
+    fn zero_workers_means_one_per_cpu_as_actix_would_run() {
+        assert_eq!(worker_threads(3), 3);
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        assert_eq!(worker_threads(0), cpus.min(512));
     }
 }
