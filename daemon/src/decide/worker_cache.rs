@@ -1,0 +1,337 @@
+//! One worker thread's decision cache: an open-addressing table whose every
+//! entry is one cache line.
+//!
+//! Why not a general-purpose cache: a hit should cost one memory access. Once
+//! the table outgrows the CPU's first caches (ten thousand users do), a cache
+//! with a separate index, entries larger than a line and keys on the heap
+//! pays three or four dependent misses per lookup; under load that was the
+//! largest single cost of deciding. Here an entry holds its whole key (user
+//! keys up to 24 bytes inline), its expiry and its value in 64 aligned bytes,
+//! and a lookup reads the table's control bytes (small enough to stay cached)
+//! and that one line. The table stays dense, so it spans as few lines and
+//! pages as the users it holds need.
+//!
+//! Bounded without bookkeeping per hit: when the table is full it drops the
+//! expired entries, and if that frees less than a quarter it keeps half of
+//! the rest (an arbitrary half: hash order). A dropped entry costs one
+//! evaluation when its user returns.
+//!
+//! The snapshot generation and specs version are not stored per entry: each
+//! (generation, specs version) pair the worker meets gets a small epoch
+//! number, and entries carry that. The two most recent pairs keep theirs, so
+//! requests still finishing on the previous snapshot during a reload do not
+//! invalidate the new one's entries.
+
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant};
+
+use compact_str::CompactString;
+use hashbrown::HashTable;
+
+/// What an entry is found by, besides its epoch.
+pub struct Lookup<'a> {
+    pub route: u32,
+    /// Hash of the user's other attributes (IP, mapped headers).
+    pub attributes: u64,
+    pub user_key: &'a str,
+}
+
+/// One entry, one cache line.
+#[repr(C, align(64))]
+struct Slot<V> {
+    hash: u64,
+    epoch: u32,
+    route: u32,
+    attributes: u64,
+    /// Nanoseconds after the cache's origin.
+    expires_ns: u64,
+    value: V,
+    user_key: CompactString,
+}
+
+impl<V> Slot<V> {
+    fn holds(&self, epoch: u32, key: &Lookup<'_>) -> bool {
+        self.epoch == epoch
+            && self.route == key.route
+            && self.attributes == key.attributes
+            && self.user_key == key.user_key
+    }
+}
+
+/// The (generation, specs version) pair an epoch stands for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct EpochOf {
+    generation: u64,
+    specs_version: u64,
+}
+
+pub struct WorkerCache<V> {
+    table: HashTable<Slot<V>>,
+    capacity: usize,
+    hasher: foldhash::fast::RandomState,
+    origin: Instant,
+    /// The two most recent pairs and their epochs, newest first.
+    recent: [(EpochOf, u32); 2],
+    next_epoch: u32,
+}
+
+impl<V: Clone> WorkerCache<V> {
+    /// A cache of at most `capacity` entries (at least one), 64 bytes each,
+    /// allocated as they arrive.
+    pub fn new(capacity: usize) -> WorkerCache<V> {
+        let unused = EpochOf {
+            generation: u64::MAX,
+            specs_version: u64::MAX,
+        };
+        WorkerCache {
+            table: HashTable::new(),
+            capacity: capacity.max(1),
+            hasher: Default::default(),
+            origin: Instant::now(),
+            recent: [(unused, 0), (unused, 0)],
+            next_epoch: 1,
+        }
+    }
+
+    /// The cached value for `key`, unless it is missing or expired at `now`.
+    pub fn get(
+        &mut self,
+        generation: u64,
+        specs_version: u64,
+        key: &Lookup<'_>,
+        now: Instant,
+    ) -> Option<V> {
+        let epoch = self.epoch_for(generation, specs_version);
+        let hash = self.hash(epoch, key);
+        let now_ns = self.nanos(now);
+        self.table
+            .find(hash, |slot| slot.holds(epoch, key))
+            .filter(|slot| now_ns < slot.expires_ns)
+            .map(|slot| slot.value.clone())
+    }
+
+    /// Caches `value` for `key` until `now + ttl`.
+    pub fn insert(
+        &mut self,
+        generation: u64,
+        specs_version: u64,
+        key: &Lookup<'_>,
+        value: V,
+        now: Instant,
+        ttl: Duration,
+    ) {
+        let epoch = self.epoch_for(generation, specs_version);
+        let hash = self.hash(epoch, key);
+        let now_ns = self.nanos(now);
+        let expires_ns = now_ns.saturating_add(ttl.as_nanos().try_into().unwrap_or(u64::MAX));
+        if let Some(slot) = self.table.find_mut(hash, |slot| slot.holds(epoch, key)) {
+            slot.expires_ns = expires_ns;
+            slot.value = value;
+            return;
+        }
+        if self.table.len() >= self.capacity {
+            self.make_room(now_ns);
+        }
+        let slot = Slot {
+            hash,
+            epoch,
+            route: key.route,
+            attributes: key.attributes,
+            expires_ns,
+            value,
+            user_key: CompactString::from(key.user_key),
+        };
+        self.table.insert_unique(hash, slot, |slot| slot.hash);
+    }
+
+    /// Entries held, expired ones included.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Drops the expired entries; if that leaves the table more than three
+    /// quarters full, keeps only half of it. Either way the next quarter of
+    /// the capacity fills without another pass, so the passes cost O(1) per
+    /// insert.
+    fn make_room(&mut self, now_ns: u64) {
+        self.table.retain(|slot| now_ns < slot.expires_ns);
+        if self.table.len() * 4 > self.capacity * 3 {
+            let mut keep = self.capacity / 2;
+            self.table.retain(|_| {
+                let kept = keep > 0;
+                keep = keep.saturating_sub(1);
+                kept
+            });
+        }
+    }
+
+    fn epoch_for(&mut self, generation: u64, specs_version: u64) -> u32 {
+        let pair = EpochOf {
+            generation,
+            specs_version,
+        };
+        if self.recent[0].0 == pair {
+            return self.recent[0].1;
+        }
+        if self.recent[1].0 == pair {
+            self.recent.swap(0, 1);
+            return self.recent[0].1;
+        }
+        if self.next_epoch == u32::MAX {
+            // Epoch numbers are about to repeat: drop everything first.
+            self.table.clear();
+            self.next_epoch = 1;
+        }
+        let epoch = self.next_epoch;
+        self.next_epoch += 1;
+        self.recent = [(pair, epoch), self.recent[0]];
+        epoch
+    }
+
+    fn hash(&self, epoch: u32, key: &Lookup<'_>) -> u64 {
+        self.hasher
+            .hash_one((epoch, key.route, key.attributes, key.user_key))
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.origin)
+            .as_nanos()
+            .try_into()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(30);
+
+    fn key(user_key: &str) -> Lookup<'_> {
+        Lookup {
+            route: 0,
+            attributes: 0,
+            user_key,
+        }
+    }
+
+    #[test]
+    fn an_entry_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Slot<std::sync::Arc<u32>>>(), 64);
+        assert_eq!(std::mem::align_of::<Slot<std::sync::Arc<u32>>>(), 64);
+    }
+
+    #[test]
+    fn a_hit_needs_every_part_of_the_key_to_match() {
+        let mut cache = WorkerCache::new(64);
+        let now = Instant::now();
+        cache.insert(1, 7, &key("alice"), 10, now, TTL);
+        assert_eq!(cache.get(1, 7, &key("alice"), now), Some(10));
+        assert_eq!(cache.get(1, 7, &key("bob"), now), None);
+        assert_eq!(cache.get(2, 7, &key("alice"), now), None, "generation");
+        assert_eq!(cache.get(1, 8, &key("alice"), now), None, "specs version");
+        let other_route = Lookup {
+            route: 1,
+            ..key("alice")
+        };
+        assert_eq!(cache.get(1, 7, &other_route, now), None, "route");
+        let other_attributes = Lookup {
+            attributes: 99,
+            ..key("alice")
+        };
+        assert_eq!(cache.get(1, 7, &other_attributes, now), None, "attributes");
+    }
+
+    #[test]
+    fn entries_expire_at_their_ttl() {
+        let mut cache = WorkerCache::new(64);
+        let now = Instant::now();
+        cache.insert(1, 1, &key("alice"), 10, now, TTL);
+        assert_eq!(cache.get(1, 1, &key("alice"), now + TTL / 2), Some(10));
+        assert_eq!(cache.get(1, 1, &key("alice"), now + TTL), None);
+        // Refreshing replaces the entry in place.
+        cache.insert(1, 1, &key("alice"), 11, now + TTL, TTL);
+        assert_eq!(cache.get(1, 1, &key("alice"), now + TTL), Some(11));
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn user_keys_longer_than_the_inline_size_work_alike() {
+        let mut cache = WorkerCache::new(64);
+        let now = Instant::now();
+        let long = "0b9a3c6e-5f0d-4c1e-9a8b-7d6e5f4c3b2a-and-then-some";
+        let almost = "0b9a3c6e-5f0d-4c1e-9a8b-7d6e5f4c3b2a-and-then-somE";
+        cache.insert(1, 1, &key(long), 1, now, TTL);
+        assert_eq!(cache.get(1, 1, &key(long), now), Some(1));
+        assert_eq!(cache.get(1, 1, &key(almost), now), None);
+    }
+
+    #[test]
+    fn a_full_table_keeps_every_user_it_has_room_for() {
+        let mut cache = WorkerCache::new(10_000);
+        let now = Instant::now();
+        let users: Vec<String> = (0..10_000).map(|i| format!("user{i}")).collect();
+        for (i, u) in users.iter().enumerate() {
+            cache.insert(1, 1, &key(u), i, now, TTL);
+        }
+        let kept = users
+            .iter()
+            .enumerate()
+            .filter(|(i, u)| cache.get(1, 1, &key(u), now) == Some(*i))
+            .count();
+        assert_eq!(kept, 10_000);
+    }
+
+    #[test]
+    fn the_table_never_holds_more_than_its_capacity() {
+        let mut cache = WorkerCache::new(100);
+        let now = Instant::now();
+        let users: Vec<String> = (0..1000).map(|i| format!("user{i}")).collect();
+        for (i, u) in users.iter().enumerate() {
+            cache.insert(1, 1, &key(u), i, now, TTL);
+            assert!(cache.len() <= 100);
+        }
+        // What it holds is right, and the last insert is always there.
+        let hits: Vec<(usize, usize)> = users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| cache.get(1, 1, &key(u), now).map(|held| (i, held)))
+            .collect();
+        assert!(hits.len() >= 50, "{}", hits.len());
+        assert!(hits.iter().all(|(i, held)| i == held), "{hits:?}");
+        assert!(hits.contains(&(999, 999)));
+    }
+
+    #[test]
+    fn a_full_table_drops_expired_entries_first() {
+        let mut cache = WorkerCache::new(4);
+        let now = Instant::now();
+        cache.insert(1, 1, &key("short-a"), 1, now, Duration::from_secs(5));
+        cache.insert(1, 1, &key("short-b"), 2, now, Duration::from_secs(5));
+        cache.insert(1, 1, &key("long-a"), 3, now, TTL);
+        cache.insert(1, 1, &key("long-b"), 4, now, TTL);
+        let later = now + Duration::from_secs(10);
+        cache.insert(1, 1, &key("new"), 5, later, TTL);
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.get(1, 1, &key("long-a"), later), Some(3));
+        assert_eq!(cache.get(1, 1, &key("long-b"), later), Some(4));
+        assert_eq!(cache.get(1, 1, &key("new"), later), Some(5));
+    }
+
+    #[test]
+    fn the_previous_snapshot_keeps_its_entries_while_requests_finish_on_it() {
+        let mut cache = WorkerCache::new(64);
+        let now = Instant::now();
+        cache.insert(1, 1, &key("alice"), 1, now, TTL);
+        cache.insert(2, 1, &key("alice"), 2, now, TTL);
+        // Requests on both snapshots, interleaved, keep hitting.
+        for _ in 0..3 {
+            assert_eq!(cache.get(1, 1, &key("alice"), now), Some(1));
+            assert_eq!(cache.get(2, 1, &key("alice"), now), Some(2));
+        }
+        // A third pair retires the oldest.
+        assert_eq!(cache.get(3, 1, &key("alice"), now), None);
+        assert_eq!(cache.get(1, 1, &key("alice"), now), None);
+    }
+}
