@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpRequest};
 
 use super::AppState;
 use crate::decide::Decided;
@@ -23,6 +23,20 @@ const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 pub struct RequestId(pub HeaderValue);
 
 impl RequestId {
+    /// The request's id, made once: a handler that passes it on (to a remote
+    /// variant) makes it and leaves it in the request's extensions for the
+    /// log line and the response header; otherwise it is made when the
+    /// response goes out, and a request that never needs one until then pays
+    /// for no extension slot.
+    pub fn of(req: &HttpRequest) -> RequestId {
+        if let Some(id) = req.extensions().get::<RequestId>() {
+            return id.clone();
+        }
+        let id = RequestId::for_request(req.headers());
+        req.extensions_mut().insert(id.clone());
+        id
+    }
+
     fn for_request(headers: &HeaderMap) -> RequestId {
         let given = headers
             .get(&REQUEST_ID_HEADER)
@@ -56,8 +70,6 @@ pub async fn access_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let request_id = RequestId::for_request(req.headers());
-    req.extensions_mut().insert(request_id.clone());
     let enabled = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.snapshots.load().config.access_log)
@@ -68,6 +80,10 @@ pub async fn access_log(
     let mut res = next.call(req).await?;
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
+    let request_id = match res.request().extensions().get::<RequestId>() {
+        Some(passed_on) => passed_on.clone(),
+        None => RequestId::for_request(res.request().headers()),
+    };
     let outcome = res.response_mut().extensions_mut().remove::<RouteOutcome>();
     if let Some(o) = &outcome {
         crate::metrics::request(&o.variant, &o.route, status, elapsed);

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -204,11 +204,7 @@ pub(super) async fn read_body(
 }
 
 pub(super) fn forward_context(req: &HttpRequest) -> crate::remote::ForwardContext {
-    let request_id = req.extensions().get::<RequestId>().cloned();
-    let request_id = request_id
-        .as_ref()
-        .map(RequestId::as_str)
-        .unwrap_or_default();
+    let request_id = RequestId::of(req);
     let conn = req.connection_info();
     let peer = req.peer_addr().map(|a| a.ip().to_string());
     crate::remote::forwardable_request_headers(
@@ -216,6 +212,6 @@ pub(super) fn forward_context(req: &HttpRequest) -> crate::remote::ForwardContex
         peer.as_deref(),
         conn.scheme(),
         conn.host(),
-        request_id,
+        request_id.as_str(),
     )
 }
