@@ -13,6 +13,12 @@ use crate::decide::Decided;
 use crate::dispatch::{AnswerBody, Served};
 use crate::snapshot::Variant;
 
+// Parsed at compile time: `from_static` at run time searches the standard
+// header names first.
+const VARIANT_HEADER: HeaderName = HeaderName::from_static("x-variantd-variant");
+const FALLBACK_FROM_HEADER: HeaderName = HeaderName::from_static("x-variantd-fallback-from");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
 /// A JSON error: `{"error": message, ...extra}`.
 pub fn json_error(status: StatusCode, message: &str, extra: Value) -> HttpResponse {
     let mut body = json!({ "error": message });
@@ -33,15 +39,9 @@ fn add_decision_headers(
     shown: DecisionHeaders,
 ) {
     if shown.show_variant() {
-        headers.insert(
-            HeaderName::from_static("x-variantd-variant"),
-            variant.name_header.clone(),
-        );
+        headers.insert(VARIANT_HEADER, variant.name_header.clone());
         if let Some(from) = fallback_from {
-            headers.insert(
-                HeaderName::from_static("x-variantd-fallback-from"),
-                from.name_header.clone(),
-            );
+            headers.insert(FALLBACK_FROM_HEADER, from.name_header.clone());
         }
     }
     if let Some(decided) = decided.filter(|_| shown.show_reasons()) {
@@ -101,10 +101,8 @@ pub fn envelope(
             json!({ "variant": &*served.variant.name, "variant_status": status.as_u16(), "variant_response": preview }),
         );
         if shown.show_variant() {
-            resp.headers_mut().insert(
-                HeaderName::from_static("x-variantd-variant"),
-                served.variant.name_header.clone(),
-            );
+            resp.headers_mut()
+                .insert(VARIANT_HEADER, served.variant.name_header.clone());
         }
         resp
     };
@@ -125,7 +123,7 @@ pub fn envelope(
     );
     let mut resp = HttpResponse::with_body(StatusCode::OK, out).map_into_boxed_body();
     let headers = resp.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_TYPE, JSON);
     add_decision_headers(
         headers,
         served.variant,
