@@ -196,7 +196,12 @@ async fn call_variant(
             };
             call_plugin(instance, name, input, body, *blocking).await
         }
-        Backend::Remote(remote) => call_remote(remote, input, body, mode, has_fallback).await,
+        // Boxed: the remote call's state (about 750 bytes of awc futures)
+        // would otherwise be part of every request's future, and be copied
+        // whenever that future moves, plugin calls included.
+        Backend::Remote(remote) => {
+            Box::pin(call_remote(remote, input, body, mode, has_fallback)).await
+        }
     }
 }
 
