@@ -8,8 +8,10 @@
 # of a few percent. This alternates short measurements — the floor, then
 # each variantd binary given (default: variantd=target/release/variantd) —
 # for ROUNDS rounds (default 6) and prints every measurement and, per
-# server, the median req/s, p50 and p99 and the median req/s against the
-# floor's median. Comparing two builds of variantd: copy each binary aside
+# server, the median req/s, p50 and p99, and the median over rounds of its
+# req/s and p99 against the floor of the same round (with how many rounds
+# meet 0.9x and 1.2x); two or more binaries are also compared round by
+# round. Comparing two builds of variantd: copy each binary aside
 # and name both, e.g. `bench/alternate.sh 8 before=/tmp/v-old after=/tmp/v-new`.
 #
 # Same setup as run-peers: wrk -t1 -c32 on CPU 0 with run-peers' user_keys.lua
@@ -95,16 +97,23 @@ echo
 echo "medians over $ROUNDS rounds:"
 python3 - "$results" <<'EOF'
 import statistics, sys
-rows = {}
+median = statistics.median
+rows = {}   # name -> [(rps, p50_us, p99_us)], one per round, in round order
 for line in open(sys.argv[1]):
     name, rps, p50, p99 = line.split("\t")
     rows.setdefault(name, []).append((float(rps), int(p50), int(p99)))
-floor = statistics.median(r[0] for r in rows["floor"])
-floor_p99 = statistics.median(r[2] for r in rows["floor"])
-print(f"{'server':<12} {'req/s':>10} {'p50':>8} {'p99':>8}  vs floor (req/s, p99)")
+floor = rows["floor"]
+print(f"{'server':<12} {'req/s':>10} {'p50':>8} {'p99':>8}  per round vs floor: req/s (rounds >= 0.9), p99 (rounds <= 1.2)")
 for name, rs in rows.items():
-    rps = statistics.median(r[0] for r in rs)
-    p50 = statistics.median(r[1] for r in rs) / 1000
-    p99 = statistics.median(r[2] for r in rs) / 1000
-    print(f"{name:<12} {rps:>10.0f} {p50:>6.2f}ms {p99:>6.2f}ms  {rps / floor:.2f}x, {p99 * 1000 / floor_p99:.2f}x")
+    # The VM drifts by 10-15% between minutes, so each server is compared
+    # with the floor measured right before it, and the ratios' median kept.
+    vs = [r[0] / f[0] for r, f in zip(rs, floor)]
+    vs_p99 = [r[2] / f[2] for r, f in zip(rs, floor)]
+    print(f"{name:<12} {median(r[0] for r in rs):>10.0f} {median(r[1] for r in rs) / 1000:>6.2f}ms"
+          f" {median(r[2] for r in rs) / 1000:>6.2f}ms  {median(vs):.3f}x ({sum(v >= 0.9 for v in vs)}/{len(vs)}),"
+          f" {median(vs_p99):.2f}x ({sum(v <= 1.2 for v in vs_p99)}/{len(vs_p99)})")
+others = [n for n in rows if n != "floor"]
+for a, b in zip(others, others[1:]):
+    vs = [rb[0] / ra[0] for ra, rb in zip(rows[a], rows[b])]
+    print(f"{b} vs {a}, per round: median {median(vs):.3f}x, faster in {sum(v > 1 for v in vs)}/{len(vs)}")
 EOF
