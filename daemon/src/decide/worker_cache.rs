@@ -11,9 +11,12 @@
 //! and that one line. The table stays dense, so it spans as few lines and
 //! pages as the users it holds need.
 //!
-//! Bounded without bookkeeping per hit: when the table is full it drops the
-//! expired entries, and if that frees less than a quarter it keeps half of
-//! the rest (an arbitrary half: hash order). A dropped entry costs one
+//! Bounded without bookkeeping per hit: when the table is full, an insert
+//! first makes room by removing one entry, found by a clock hand that walks
+//! the buckets: the first expired entry within a few buckets, else the first
+//! entry it passed (bucket order is hash order, so that is a random one).
+//! Each insert does a small, bounded amount of work; no pass over the whole
+//! table ever runs on the request path. A removed entry costs one
 //! evaluation when its user returns.
 //!
 //! The snapshot generation and specs version are not stored per entry: each
@@ -58,6 +61,10 @@ impl<V> Slot<V> {
     }
 }
 
+/// Buckets the eviction hand looks through for an expired entry before it
+/// settles for a live one.
+const EVICTION_SCAN: usize = 16;
+
 /// The (generation, specs version) pair an epoch stands for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct EpochOf {
@@ -68,6 +75,8 @@ struct EpochOf {
 pub struct WorkerCache<V> {
     table: HashTable<Slot<V>>,
     capacity: usize,
+    /// Next bucket the eviction hand looks at.
+    hand: usize,
     hasher: foldhash::fast::RandomState,
     origin: Instant,
     /// The two most recent pairs and their epochs, newest first.
@@ -86,6 +95,7 @@ impl<V: Clone> WorkerCache<V> {
         WorkerCache {
             table: HashTable::new(),
             capacity: capacity.max(1),
+            hand: 0,
             hasher: Default::default(),
             origin: Instant::now(),
             recent: [(unused, 0), (unused, 0)],
@@ -150,19 +160,27 @@ impl<V: Clone> WorkerCache<V> {
         self.table.len()
     }
 
-    /// Drops the expired entries; if that leaves the table more than three
-    /// quarters full, keeps only half of it. Either way the next quarter of
-    /// the capacity fills without another pass, so the passes cost O(1) per
-    /// insert.
+    /// Removes one entry: the first expired one the hand finds within
+    /// [`EVICTION_SCAN`] buckets, else the first entry it passed.
     fn make_room(&mut self, now_ns: u64) {
-        self.table.retain(|slot| now_ns < slot.expires_ns);
-        if self.table.len() * 4 > self.capacity * 3 {
-            let mut keep = self.capacity / 2;
-            self.table.retain(|_| {
-                let kept = keep > 0;
-                keep = keep.saturating_sub(1);
-                kept
-            });
+        let buckets = self.table.num_buckets();
+        let mut victim = None;
+        for looked in 1..=buckets {
+            let index = self.hand % buckets;
+            self.hand = index + 1;
+            if let Some(slot) = self.table.get_bucket(index) {
+                if slot.expires_ns <= now_ns {
+                    victim = Some(index);
+                    break;
+                }
+                victim.get_or_insert(index);
+            }
+            if looked >= EVICTION_SCAN && victim.is_some() {
+                break;
+            }
+        }
+        if let Some(entry) = victim.and_then(|index| self.table.get_bucket_entry(index).ok()) {
+            entry.remove();
         }
     }
 
@@ -298,7 +316,7 @@ mod tests {
             .enumerate()
             .filter_map(|(i, u)| cache.get(1, 1, &key(u), now).map(|held| (i, held)))
             .collect();
-        assert!(hits.len() >= 50, "{}", hits.len());
+        assert_eq!(hits.len(), 100, "full, every entry a live one");
         assert!(hits.iter().all(|(i, held)| i == held), "{hits:?}");
         assert!(hits.contains(&(999, 999)));
     }
@@ -313,10 +331,12 @@ mod tests {
         cache.insert(1, 1, &key("long-b"), 4, now, TTL);
         let later = now + Duration::from_secs(10);
         cache.insert(1, 1, &key("new"), 5, later, TTL);
-        assert_eq!(cache.len(), 3);
+        cache.insert(1, 1, &key("newer"), 6, later, TTL);
+        assert_eq!(cache.len(), 4);
         assert_eq!(cache.get(1, 1, &key("long-a"), later), Some(3));
         assert_eq!(cache.get(1, 1, &key("long-b"), later), Some(4));
         assert_eq!(cache.get(1, 1, &key("new"), later), Some(5));
+        assert_eq!(cache.get(1, 1, &key("newer"), later), Some(6));
     }
 
     #[test]
