@@ -811,6 +811,38 @@ fn raw_exchange(addr: SocketAddr, request: &str) -> (u16, Vec<(String, String)>,
 }
 
 #[test]
+fn forwarded_proto_and_host_are_the_daemons_own_unless_forwarding_headers_are_trusted() {
+    let up = Upstream::start(|_| json_answer(200, json!({})));
+    let claimed = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "shop.example, inner.example"),
+    ];
+    let send = |d: &Daemon| {
+        let mut r = http().get(d.url("/t/q"));
+        for (n, v) in claimed {
+            r = r.header(n, v);
+        }
+        assert_eq!(r.send().unwrap().status(), 200);
+        up.last()
+    };
+
+    // A client's own claims are not passed on: it could name any host.
+    let d = proxy(&up.url(), "", "", false);
+    let seen = send(&d);
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(
+        seen.header("x-forwarded-host"),
+        Some(d.addr.to_string().as_str())
+    );
+
+    // Behind a trusted proxy, what that proxy reported goes on (its first entry).
+    let d = proxy(&up.url(), "", "[user]\ntrust_forwarded_for = true", false);
+    let seen = send(&d);
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    assert_eq!(seen.header("x-forwarded-host"), Some("shop.example"));
+}
+
+#[test]
 fn forwards_method_path_query_body_and_headers_minus_hop_by_hop() {
     let up = Upstream::start(|_| Action::Respond {
         status: 201,

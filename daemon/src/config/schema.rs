@@ -168,8 +168,9 @@ pub struct UserSection {
     /// Pass the client IP to Statsig as the `ip` user field.
     #[serde(default = "default_true")]
     pub client_ip: bool,
-    /// Take the client IP from the first `X-Forwarded-For` entry (only behind
-    /// a trusted proxy).
+    /// Only behind a trusted proxy: take the client IP from the first
+    /// `X-Forwarded-For` entry, and pass on the `X-Forwarded-Proto`/`-Host`
+    /// it reports to remote variants instead of this daemon's own.
     #[serde(default)]
     pub trust_forwarded_for: bool,
     /// Request headers that become Statsig custom fields.

@@ -38,7 +38,7 @@ pub async fn variant(
         Err(resp) => return resp,
     };
     let forward = if snapshot.may_go_remote(&name) {
-        forward_context(&req)
+        forward_context(&req, snapshot.config.user.trust_forwarded_for)
     } else {
         Default::default()
     };

@@ -1,5 +1,6 @@
 //! Configured routes: match → user → decision → dispatch → shape.
 
+use actix_web::http::header::{HeaderName, HOST};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
@@ -10,6 +11,7 @@ use super::access_log::{RequestId, RouteOutcome};
 use super::AppState;
 use crate::config::{ResponseShape, RouteDecision};
 use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
+use crate::remote::{X_FORWARDED_HOST, X_FORWARDED_PROTO};
 use crate::shaping::{envelope, json_error, transparent};
 use crate::snapshot::Backend;
 
@@ -114,7 +116,7 @@ pub async fn routed(
         ResponseShape::Transparent => AnswerMode::Streaming,
     };
     let forward = if snapshot.may_go_remote(variant_name) {
-        forward_context(&req)
+        forward_context(&req, snapshot.config.user.trust_forwarded_for)
     } else {
         Default::default()
     };
@@ -203,15 +205,39 @@ pub(super) async fn read_body(
     Ok(buf.freeze())
 }
 
-pub(super) fn forward_context(req: &HttpRequest) -> crate::remote::ForwardContext {
+/// What a remote hop adds to the request: the request id and
+/// X-Forwarded-For/-Proto/-Host. `trust_forwarded` is the user config's
+/// `trust_forwarded_for`: behind a proxy of its own, variantd passes on the
+/// scheme and host that proxy reported; otherwise the client's claims are
+/// not believed, as it could name any host (an upstream building links or
+/// redirects from X-Forwarded-Host would follow it).
+pub(super) fn forward_context(
+    req: &HttpRequest,
+    trust_forwarded: bool,
+) -> crate::remote::ForwardContext {
     let request_id = RequestId::of(req);
-    let conn = req.connection_info();
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let headers = req.headers();
+    let reported = |name: &HeaderName| {
+        trust_forwarded
+            .then(|| headers.get(name)?.to_str().ok()?.split(',').next())
+            .flatten()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = reported(&X_FORWARDED_PROTO).unwrap_or(if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    });
+    let host = reported(&X_FORWARDED_HOST)
+        .or_else(|| headers.get(HOST).and_then(|v| v.to_str().ok()))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_else(|| req.app_config().host());
     crate::remote::forwardable_request_headers(
-        req.headers(),
-        peer.as_deref(),
-        conn.scheme(),
-        conn.host(),
+        headers,
+        req.peer_addr().map(|a| a.ip()),
+        scheme,
+        host,
         request_id.as_str(),
     )
 }

@@ -1,7 +1,15 @@
 //! Which headers cross the proxy hop: hop-by-hop ones never do (RFC 9110
 //! §7.6.1), and the hop adds X-Forwarded-* and a request id.
 
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -52,7 +60,7 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 /// X-Request-Id.
 pub fn forwardable_request_headers(
     headers: &HeaderMap,
-    peer_ip: Option<&str>,
+    peer_ip: Option<IpAddr>,
     scheme: &str,
     host: &str,
     request_id: &str,
@@ -86,23 +94,22 @@ pub fn forwardable_request_headers(
         }
         out.push((name.clone(), value.clone()));
     }
-    let xff = match (forwarded_for, peer_ip) {
-        (Some(prev), Some(ip)) => format!("{prev}, {ip}"),
-        (Some(prev), None) => prev,
-        (None, Some(ip)) => ip.to_string(),
-        (None, None) => String::new(),
-    };
-    let mut push = |name: &'static str, value: &str| {
+    let mut xff = forwarded_for.unwrap_or_default();
+    if let Some(ip) = peer_ip {
+        let separator = if xff.is_empty() { "" } else { ", " };
+        let _ = write!(xff, "{separator}{ip}");
+    }
+    let mut push = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
-            out.push((HeaderName::from_static(name), v));
+            out.push((name, v));
         }
     };
     if !xff.is_empty() {
-        push("x-forwarded-for", &xff);
+        push(X_FORWARDED_FOR, &xff);
     }
-    push("x-forwarded-proto", scheme);
-    push("x-forwarded-host", host);
-    push("x-request-id", request_id);
+    push(X_FORWARDED_PROTO, scheme);
+    push(X_FORWARDED_HOST, host);
+    push(X_REQUEST_ID, request_id);
     ForwardContext { headers: out }
 }
 
@@ -125,8 +132,13 @@ mod tests {
                 HeaderValue::from_static(value),
             );
         }
-        let ctx =
-            forwardable_request_headers(&h, Some("127.0.0.1"), "http", "example.test", "rid-1");
+        let ctx = forwardable_request_headers(
+            &h,
+            Some([127, 0, 0, 1].into()),
+            "http",
+            "example.test",
+            "rid-1",
+        );
         let get = |n: &str| {
             ctx.headers
                 .iter()

@@ -18,7 +18,10 @@ use futures_util::stream::LocalBoxStream;
 use crate::config::RemoteConfig;
 
 pub use breaker::{Breaker, BreakerState, Permit};
-pub use headers::{forwardable_request_headers, forwardable_response_headers, ForwardContext};
+pub use headers::{
+    forwardable_request_headers, forwardable_response_headers, ForwardContext, X_FORWARDED_HOST,
+    X_FORWARDED_PROTO,
+};
 
 /// A remote variant and its failure state. Lives across snapshots while its
 /// config is unchanged so the breaker remembers.
