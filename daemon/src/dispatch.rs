@@ -42,7 +42,8 @@ pub enum RequestBody {
 /// How much of the answer the caller needs in memory.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum AnswerMode {
-    /// The whole body, up to this many bytes (envelope routes).
+    /// The whole body, up to this many bytes (envelope routes, which answer
+    /// with headers of their own: a remote answer's are not kept).
     Buffered(usize),
     /// Stream remote bodies through (transparent routes).
     Streaming,
@@ -304,7 +305,6 @@ async fn call_remote(
     if status.is_server_error() && has_fallback {
         return Err(remote_err(RemoteError::Status(status.as_u16())));
     }
-    let headers = crate::remote::forwardable_response_headers(resp.headers());
     match mode {
         AnswerMode::Buffered(limit) => {
             // The body shares the request's time budget.
@@ -316,7 +316,7 @@ async fn call_remote(
             match read {
                 Ok(Ok(body)) => Ok(Answer {
                     status,
-                    headers,
+                    headers: Vec::new(),
                     body: AnswerBody::Full(body),
                 }),
                 Ok(Err(PayloadError::Overflow)) => Err(DispatchError::AnswerBody {
@@ -337,6 +337,7 @@ async fn call_remote(
             }
         }
         AnswerMode::Streaming => {
+            let headers = crate::remote::forwardable_response_headers(resp.headers());
             let mut builder = HttpResponse::build(status);
             for (n, v) in &headers {
                 builder.append_header((n.clone(), v.clone()));
