@@ -226,11 +226,14 @@ impl RemoteVariant {
                 .request(method.clone(), uri.clone())
                 .timeout(deadline - now)
                 .no_decompress();
+            // Through `headers_mut`, not the by-value builder: each builder
+            // call moves the whole request (a few hundred bytes).
+            let headers = req.headers_mut();
             for (name, value) in &ctx.headers {
                 if identity && name == header::ACCEPT_ENCODING {
                     continue;
                 }
-                req = req.append_header((name.clone(), value.clone()));
+                headers.append(name.clone(), value.clone());
             }
             let sent = match body.take() {
                 Some(OutgoingBody::Stream(stream)) => req.send_stream(stream).await,
