@@ -285,14 +285,22 @@ mod tests {
         assert_eq!(cache.get(1, 1, &key(almost), now), None);
     }
 
-    #[test]
-    fn a_full_table_keeps_every_user_it_has_room_for() {
-        let mut cache = WorkerCache::new(10_000);
+    /// A cache of `capacity` after user0 … user{n-1} were inserted in order,
+    /// user i's value being i; checks the bound after every insert.
+    fn filled(capacity: usize, n: usize) -> (WorkerCache<usize>, Vec<String>, Instant) {
+        let mut cache = WorkerCache::new(capacity);
         let now = Instant::now();
-        let users: Vec<String> = (0..10_000).map(|i| format!("user{i}")).collect();
+        let users: Vec<String> = (0..n).map(|i| format!("user{i}")).collect();
         for (i, u) in users.iter().enumerate() {
             cache.insert(1, 1, &key(u), i, now, TTL);
+            assert!(cache.len() <= capacity);
         }
+        (cache, users, now)
+    }
+
+    #[test]
+    fn a_full_table_keeps_every_user_it_has_room_for() {
+        let (mut cache, users, now) = filled(10_000, 10_000);
         let kept = users
             .iter()
             .enumerate()
@@ -303,13 +311,7 @@ mod tests {
 
     #[test]
     fn the_table_never_holds_more_than_its_capacity() {
-        let mut cache = WorkerCache::new(100);
-        let now = Instant::now();
-        let users: Vec<String> = (0..1000).map(|i| format!("user{i}")).collect();
-        for (i, u) in users.iter().enumerate() {
-            cache.insert(1, 1, &key(u), i, now, TTL);
-            assert!(cache.len() <= 100);
-        }
+        let (mut cache, users, now) = filled(100, 1000);
         // What it holds is right, and the last insert is always there.
         let hits: Vec<(usize, usize)> = users
             .iter()
