@@ -1,6 +1,7 @@
 //! From an HTTP request to the Statsig user: the user key (query parameter,
 //! header or cookie, as configured) and the mapped custom attributes.
 
+use actix_web::http::header::{HeaderMap, HeaderName, X_FORWARDED_FOR};
 use actix_web::HttpRequest;
 use std::net::IpAddr;
 
@@ -83,16 +84,18 @@ pub fn request_user(req: &HttpRequest, cfg: &UserConfig) -> Result<RequestUser, 
 /// The client's IP: the socket peer, or the first X-Forwarded-For entry when trusted.
 pub fn client_ip(req: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
     if trust_forwarded_for {
-        if let Some(first) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .and_then(|v| v.parse::<IpAddr>().ok())
+        if let Some(first) =
+            first_forwarded(req.headers(), &X_FORWARDED_FOR).and_then(|v| v.parse().ok())
         {
             return Some(first);
         }
     }
     req.peer_addr().map(|a| a.ip())
+}
+
+/// The first entry of a forwarding header (`X-Forwarded-For: client, proxy`),
+/// the one nearest the client. To be believed only behind trusted proxies.
+pub fn first_forwarded<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    let first = headers.get(name)?.to_str().ok()?.split(',').next()?.trim();
+    (!first.is_empty()).then_some(first)
 }

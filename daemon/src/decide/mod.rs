@@ -14,11 +14,12 @@
 //!
 //! Each worker thread keeps a cache of its own ([`worker_cache`]). A lookup
 //! is then one probe of a table laid out for it: no lock, no shared counter,
-//! no cache line that bounces between cores, one line read per entry. The cost is that a user who reaches several workers is
-//! evaluated once per worker, which Statsig's exposure de-duplication absorbs
-//! as it absorbs any repeat. The configured size bounds all workers' caches
-//! together (the server gives each its share), so memory does not grow with
-//! the number of cores.
+//! no cache line that bounces between cores, one line read per entry. The
+//! cost is that a user who reaches several workers is evaluated once per
+//! worker, which Statsig's exposure de-duplication absorbs as it absorbs any
+//! repeat. The configured size bounds all workers' caches together (the
+//! server gives each its share), so memory does not grow with the number of
+//! cores.
 //!
 //! Each entry also carries the response headers that explain the decision,
 //! built once instead of on every request. Entries with the same outcome

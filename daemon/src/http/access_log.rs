@@ -6,16 +6,14 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{Error, HttpMessage, HttpRequest};
 
 use super::AppState;
 use crate::decide::Decided;
-
-/// Parsed once: looking a header up by `&str` parses the name on every call.
-const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+use crate::remote::X_REQUEST_ID;
 
 /// The request id: the caller's `x-request-id`, or a new one. Kept as the
 /// header value it goes out as, so passing it along copies nothing.
@@ -29,17 +27,22 @@ impl RequestId {
     /// response goes out, and a request that never needs one until then pays
     /// for no extension slot.
     pub fn of(req: &HttpRequest) -> RequestId {
-        if let Some(id) = req.extensions().get::<RequestId>() {
-            return id.clone();
+        if let Some(id) = RequestId::made(req) {
+            return id;
         }
         let id = RequestId::for_request(req.headers());
         req.extensions_mut().insert(id.clone());
         id
     }
 
+    /// The id a handler already made for this request, if it made one.
+    fn made(req: &HttpRequest) -> Option<RequestId> {
+        req.extensions().get::<RequestId>().cloned()
+    }
+
     fn for_request(headers: &HeaderMap) -> RequestId {
         let given = headers
-            .get(&REQUEST_ID_HEADER)
+            .get(&X_REQUEST_ID)
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok());
         if let Some(v) = given {
             return RequestId(v.clone());
@@ -80,10 +83,8 @@ pub async fn access_log(
     let mut res = next.call(req).await?;
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
-    let request_id = match res.request().extensions().get::<RequestId>() {
-        Some(passed_on) => passed_on.clone(),
-        None => RequestId::for_request(res.request().headers()),
-    };
+    let request_id = RequestId::made(res.request())
+        .unwrap_or_else(|| RequestId::for_request(res.request().headers()));
     let outcome = res.response_mut().extensions_mut().remove::<RouteOutcome>();
     if let Some(o) = &outcome {
         crate::metrics::request(&o.variant, &o.route, status, elapsed);
@@ -110,6 +111,6 @@ pub async fn access_log(
             duration_ms = elapsed.as_secs_f64() * 1000.0,
         );
     }
-    res.headers_mut().insert(REQUEST_ID_HEADER, request_id.0);
+    res.headers_mut().insert(X_REQUEST_ID, request_id.0);
     Ok(res)
 }

@@ -1,6 +1,6 @@
 //! Configured routes: match → user → decision → dispatch → shape.
 
-use actix_web::http::header::{HeaderName, HOST};
+use actix_web::http::header::{HeaderName, HOST, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
@@ -11,7 +11,6 @@ use super::access_log::{RequestId, RouteOutcome};
 use super::AppState;
 use crate::config::{ResponseShape, RouteDecision};
 use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
-use crate::remote::{X_FORWARDED_HOST, X_FORWARDED_PROTO};
 use crate::shaping::{envelope, json_error, transparent};
 use crate::snapshot::Backend;
 
@@ -219,10 +218,8 @@ pub(super) fn forward_context(
     let headers = req.headers();
     let reported = |name: &HeaderName| {
         trust_forwarded
-            .then(|| headers.get(name)?.to_str().ok()?.split(',').next())
+            .then(|| crate::user::first_forwarded(headers, name))
             .flatten()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
     };
     let scheme = reported(&X_FORWARDED_PROTO).unwrap_or(if req.app_config().secure() {
         "https"

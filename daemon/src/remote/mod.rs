@@ -19,8 +19,7 @@ use crate::config::RemoteConfig;
 
 pub use breaker::{Breaker, BreakerState, Permit};
 pub use headers::{
-    forwardable_request_headers, forwardable_response_headers, ForwardContext, X_FORWARDED_HOST,
-    X_FORWARDED_PROTO,
+    forwardable_request_headers, forwardable_response_headers, ForwardContext, X_REQUEST_ID,
 };
 
 /// A remote variant and its failure state. Lives across snapshots while its
