@@ -8,16 +8,22 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::RecursiveMode;
-use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+use notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 
 use crate::control::{Control, ReloadScope};
 
-/// Start the watcher thread. It lives as long as the process.
+/// Watch the targets the current config names, then hand the watch to a
+/// thread that lives as long as the process. The watches are registered before
+/// this returns, so a change made once the daemon says it is listening is seen.
 pub fn spawn(control: Arc<Control>) -> std::io::Result<()> {
+    let targets = Targets::of(&control);
+    let Some(watch) = Watch::start(&targets) else {
+        return Ok(());
+    };
     std::thread::Builder::new()
         .name("variantd-watch".into())
-        .spawn(move || run(control))?;
+        .spawn(move || run(control, targets, watch))?;
     Ok(())
 }
 
@@ -86,15 +92,24 @@ impl Targets {
     }
 }
 
-fn run(control: Arc<Control>) {
-    let mut targets = Targets::of(&control);
-    loop {
-        let (tx, rx) = mpsc::channel::<DebounceEventResult>();
+/// A registered set of directory watches and the channel their debounced
+/// events arrive on. Dropping it stops the watches.
+struct Watch {
+    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+    events: mpsc::Receiver<DebounceEventResult>,
+}
+
+impl Watch {
+    /// Register a watch on each of the targets' directories. `None` (logged)
+    /// when no watcher can be made at all; a directory that cannot be watched
+    /// is logged and skipped.
+    fn start(targets: &Targets) -> Option<Watch> {
+        let (tx, events) = mpsc::channel::<DebounceEventResult>();
         let mut debouncer = match new_debouncer(targets.debounce, None, tx) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start file watcher; reload with SIGHUP or POST /admin/reload");
-                return;
+                return None;
             }
         };
         for dir in targets.dirs() {
@@ -105,46 +120,59 @@ fn run(control: Arc<Control>) {
                 }
             }
         }
-        // Serve events until the config moves what we watch.
-        loop {
-            let Ok(result) = rx.recv() else { return };
-            let events = match result {
-                Ok(events) => events,
-                Err(errors) => {
-                    for e in errors {
-                        tracing::warn!(error = %e, "file watch error");
-                    }
-                    continue;
+        Some(Watch {
+            _debouncer: debouncer,
+            events,
+        })
+    }
+}
+
+fn run(control: Arc<Control>, mut targets: Targets, mut watch: Watch) {
+    loop {
+        let Ok(result) = watch.events.recv() else {
+            return;
+        };
+        let events = match result {
+            Ok(events) => events,
+            Err(errors) => {
+                for e in errors {
+                    tracing::warn!(error = %e, "file watch error");
                 }
-            };
-            let mut scopes = Vec::new();
-            for event in &events {
-                if event.kind.is_access() {
-                    continue;
-                }
-                for path in &event.paths {
-                    targets.classify(path, &mut scopes);
-                }
+                continue;
             }
-            // Specs first, then config (which also rescans plugins), then plugins.
-            scopes.sort_by_key(|s| match s {
-                ReloadScope::Specs => 0,
-                ReloadScope::Config => 1,
-                _ => 2,
-            });
-            if scopes.contains(&ReloadScope::Config) {
-                scopes.retain(|s| *s != ReloadScope::Plugins);
+        };
+        let mut scopes = Vec::new();
+        for event in &events {
+            if event.kind.is_access() {
+                continue;
             }
-            for scope in scopes {
-                tracing::debug!(?scope, "file change; reloading");
-                let _ = control.reload(scope);
-            }
-            let now = Targets::of(&control);
-            if !now.same_as(&targets) {
-                targets = now;
-                break;
+            for path in &event.paths {
+                targets.classify(path, &mut scopes);
             }
         }
-        drop(debouncer);
+        // Specs first, then config (which also rescans plugins), then plugins.
+        scopes.sort_by_key(|s| match s {
+            ReloadScope::Specs => 0,
+            ReloadScope::Config => 1,
+            _ => 2,
+        });
+        if scopes.contains(&ReloadScope::Config) {
+            scopes.retain(|s| *s != ReloadScope::Plugins);
+        }
+        for scope in scopes {
+            tracing::debug!(?scope, "file change; reloading");
+            let _ = control.reload(scope);
+        }
+        // The config moved what we watch: the new watches are registered
+        // before the old ones are dropped, so no change falls between them.
+        // If no new watcher can be made, the old one keeps watching and the
+        // next event tries again.
+        let now = Targets::of(&control);
+        if !now.same_as(&targets) {
+            if let Some(next) = Watch::start(&now) {
+                watch = next;
+                targets = now;
+            }
+        }
     }
 }
