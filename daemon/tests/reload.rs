@@ -89,16 +89,25 @@ fn generation_of(client: &reqwest::blocking::Client, url: &str) -> Result<u64, S
 }
 
 /// Client threads calling `url` until stopped; every answer is checked.
+/// One load runs at a time in this binary, so the swap latency a test measures
+/// is its daemon's and not a second load's fighting it for the same two cores.
 struct Load {
     stop: Arc<AtomicBool>,
     ok: Arc<AtomicU64>,
     per_generation: Arc<[AtomicU64; 3]>,
     failures: Arc<Mutex<Vec<String>>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_LOAD_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 impl Load {
     fn start(url: String, threads: usize) -> Load {
+        // A test that failed while holding it poisons it; the next may still run.
+        let one_at_a_time = ONE_LOAD_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let per_generation: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
@@ -132,13 +141,14 @@ impl Load {
             per_generation,
             failures,
             threads,
+            _one_at_a_time: one_at_a_time,
         }
     }
 
     /// Stop and return (answers, answers per generation 1 and 2, failures).
-    fn finish(self) -> (u64, [u64; 2], Vec<String>) {
+    fn finish(mut self) -> (u64, [u64; 2], Vec<String>) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
+        for t in std::mem::take(&mut self.threads) {
             t.join().unwrap();
         }
         let per = [
@@ -147,6 +157,16 @@ impl Load {
         ];
         let failures = self.failures.lock().unwrap().clone();
         (self.ok.load(Ordering::Relaxed), per, failures)
+    }
+}
+
+impl Drop for Load {
+    /// A test that fails mid-load stops its clients before the next load starts.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in std::mem::take(&mut self.threads) {
+            let _ = t.join();
+        }
     }
 }
 

@@ -99,11 +99,33 @@ pub struct Workdir {
     pub tmp: tempfile::TempDir,
 }
 
+/// Where scratch directories go: tmpfs (`/dev/shm`) when there is one, else
+/// the system's temp dir. On this project's CI VMs (ext4 with online discard)
+/// a test copying a 7 MB debug plugin into a disk directory 50 times had its
+/// `rename`, and the daemon's `getdents` of that directory, block on the
+/// journal for 0.5–18 s in 12 of 37 runs under load; on tmpfs the slowest of
+/// 16 runs took 0.29 s. The tests time the daemon, not the host's disk.
+pub fn scratch_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        let writable = tempfile::Builder::new()
+            .prefix("variantd-probe-")
+            .tempdir_in(shm)
+            .is_ok();
+        if writable {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        }
+    })
+}
+
 impl Workdir {
     pub fn new() -> Workdir {
         let tmp = tempfile::Builder::new()
             .prefix("variantd-test-")
-            .tempdir()
+            .tempdir_in(scratch_root())
             .unwrap();
         std::fs::create_dir_all(tmp.path().join("plugins")).unwrap();
         std::fs::copy(shipped_specs(), tmp.path().join("statsig_specs.json")).unwrap();
