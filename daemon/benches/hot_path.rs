@@ -43,7 +43,7 @@ fn plugin_call(c: &mut Criterion) {
         "{} missing: run `cargo build --release --workspace` first",
         path.display()
     );
-    let loader = Loader::new(Arc::new(Retention::new(8))).unwrap();
+    let loader = Loader::new(Arc::new(Retention::new(8)));
     let lib = loader.load(&path).unwrap();
     let instance = PluginInstance::init(&lib, "app_a", "{}").unwrap();
     let headers: Vec<(&[u8], &[u8])> = vec![

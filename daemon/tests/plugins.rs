@@ -10,7 +10,7 @@ use support::*;
 use variantd::plugin_host::{LoadError, Loader, PluginInstance, PluginRequest, Retention};
 
 fn loader() -> Loader {
-    Loader::new(Arc::new(Retention::new(64))).unwrap()
+    Loader::new(Arc::new(Retention::new(64)))
 }
 
 fn request<'a>(method: &'a str, path: &'a str, body: &'a [u8]) -> PluginRequest<'a> {
@@ -303,4 +303,38 @@ fn plugin_log_lines_are_attributed_to_their_plugin() {
         .unwrap()
         .to_string();
     assert!(line.contains("plugin") && line.contains("echo"), "{line}");
+}
+
+#[test]
+fn plugins_are_mapped_from_sealed_memory_and_a_killed_daemon_leaves_no_copies() {
+    let work = Workdir::new().with_example_plugins();
+    work.write_config(&example_config(""));
+    let plugin_dir = work.plugins();
+    let daemon_tmp = tempfile::tempdir_in(scratch_root()).unwrap();
+    let d = work.start_with_env(&[("TMPDIR", daemon_tmp.path().to_str().unwrap())]);
+    let r = client()
+        .get(d.url("/process/hi?user_key=u1"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", d.pid())).unwrap();
+    for plugin in ["app_a", "app_b", "app_c"] {
+        assert!(
+            maps.contains(&format!("/memfd:variantd:lib{plugin}.so")),
+            "{plugin} mapped from its memfd copy"
+        );
+    }
+    assert!(
+        !maps.contains(plugin_dir.to_str().unwrap()),
+        "the operator's files are never mapped"
+    );
+
+    // SIGKILL: no chance to clean up, and nothing to clean.
+    drop(d);
+    let left: Vec<_> = std::fs::read_dir(daemon_tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
 }

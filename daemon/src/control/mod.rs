@@ -74,7 +74,7 @@ impl Control {
         engine: Arc<DecisionEngine>,
     ) -> anyhow::Result<Arc<Control>> {
         let retention = Arc::new(Retention::new(config.plugins.max_retained_libraries));
-        let loader = Loader::new(retention)?;
+        let loader = Loader::new(retention);
         let config = Arc::new(config);
         let mut state = State {
             config: config.clone(),
@@ -214,7 +214,7 @@ impl Control {
                 .collect();
             let mut old: Vec<OldVersion> = open
                 .iter()
-                .filter(|o| o.plugin == lib.name && o.private_path != lib.private_path)
+                .filter(|o| o.plugin == lib.name && o.private_path != lib.private_path())
                 .map(|o| OldVersion {
                     version: o.version.clone(),
                     sha256: o.sha256.clone(),

@@ -1,7 +1,7 @@
 //! One loaded plugin library (one version of one .so), shared by the
 //! instances made from it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use libloading::os::unix::Library;
 use variantd_plugin_api::abi;
 
+use super::private_copy::PrivateCopy;
 use super::retention::{OpenLibrary, Retention};
 
 pub struct PluginLibrary {
@@ -19,8 +20,9 @@ pub struct PluginLibrary {
     pub version: String,
     /// Where the operator put it.
     pub file: PathBuf,
-    /// The private copy that is actually mapped.
-    pub private_path: PathBuf,
+    /// The private copy that is actually mapped. Handed to retention on drop,
+    /// which keeps it while the dynamic loader still maps it.
+    copy: Arc<PrivateCopy>,
     pub sha256: String,
     pub loaded_at: SystemTime,
     /// Requests inside `handle` right now, over all instances. Shared with
@@ -38,7 +40,7 @@ impl PluginLibrary {
         name: String,
         version: String,
         file: PathBuf,
-        private_path: PathBuf,
+        copy: PrivateCopy,
         sha256: String,
         loaded_at: SystemTime,
         retention: Arc<Retention>,
@@ -48,7 +50,7 @@ impl PluginLibrary {
             plugin: name.clone(),
             version: version.clone(),
             sha256: sha256.clone(),
-            private_path: private_path.clone(),
+            private_path: copy.path().to_path_buf(),
             loaded_at,
             in_flight: in_flight.clone(),
         });
@@ -58,7 +60,7 @@ impl PluginLibrary {
             name,
             version,
             file,
-            private_path,
+            copy: Arc::new(copy),
             sha256,
             loaded_at,
             in_flight,
@@ -73,6 +75,11 @@ impl PluginLibrary {
 
     pub(super) fn retention(&self) -> Arc<Retention> {
         self.retention.clone()
+    }
+
+    /// The path the dynamic loader knows this version by.
+    pub fn private_path(&self) -> &Path {
+        self.copy.path()
     }
 
     pub fn in_flight(&self) -> usize {
@@ -91,6 +98,6 @@ impl Drop for PluginLibrary {
             }
         }
         self.retention
-            .library_closed(&self.name, &self.version, &self.private_path);
+            .library_closed(&self.name, &self.version, self.copy.clone());
     }
 }

@@ -1,13 +1,10 @@
 //! Turns a file into a validated plugin library, or a typed refusal.
 //!
-//! Each load copies the file to a private, unique path first: glibc caches
-//! `dlopen` by path, so loading a replaced file from its original path would
-//! return the old code, and a deployer overwriting a mapped file in place
-//! would crash us. The copy is loaded with `RTLD_NOW` so a missing symbol is a
-//! refusal here rather than a crash at the first request.
+//! Each load maps a private, sealed copy of the file ([`PrivateCopy`]), never
+//! the operator's file itself. The copy is loaded with `RTLD_NOW` so a missing
+//! symbol is a refusal here rather than a crash at the first request.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -16,6 +13,7 @@ use sha2::{Digest, Sha256};
 use variantd_plugin_api::abi;
 
 use super::library::PluginLibrary;
+use super::private_copy::PrivateCopy;
 use super::retention::Retention;
 
 /// Why a file was not accepted as a plugin. Each has its own log line and
@@ -68,23 +66,14 @@ pub fn code_name(code: i32) -> &'static str {
 /// The smallest descriptor we accept: v1.0 ends after `shutdown`.
 pub const MIN_DESCRIPTOR_SIZE: u32 = std::mem::size_of::<abi::PluginDescriptor>() as u32;
 
-/// Loads plugin files into private copies under one directory owned by this process.
+/// Loads plugin files, each from a private copy of its own.
 pub struct Loader {
-    private_dir: tempfile::TempDir,
-    sequence: AtomicU64,
     retention: Arc<Retention>,
 }
 
 impl Loader {
-    pub fn new(retention: Arc<Retention>) -> std::io::Result<Loader> {
-        let private_dir = tempfile::Builder::new()
-            .prefix("variantd-plugins-")
-            .tempdir()?;
-        Ok(Loader {
-            private_dir,
-            sequence: AtomicU64::new(0),
-            retention,
-        })
+    pub fn new(retention: Arc<Retention>) -> Loader {
+        Loader { retention }
     }
 
     pub fn retention(&self) -> &Arc<Retention> {
@@ -103,41 +92,35 @@ impl Loader {
             return Err(limit);
         }
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
         let file_name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let private_path = self
-            .private_dir
-            .path()
-            .join(format!("{}-{seq}-{file_name}", &sha256[..16]));
-        std::fs::write(&private_path, &bytes)
+        let copy = PrivateCopy::new(&file_name, &bytes)
             .map_err(|e| LoadError::Read(format!("private copy: {e}")))?;
-
-        match open_and_validate(&private_path) {
-            Ok((library, descriptor, name, version)) => Ok(Arc::new(PluginLibrary::new(
-                library,
-                descriptor,
-                name,
-                version,
-                file.to_path_buf(),
-                private_path,
-                sha256,
-                SystemTime::now(),
-                self.retention.clone(),
-            ))),
+        let (library, descriptor, name, version) = match open_and_validate(copy.path()) {
+            Ok(opened) => opened,
             Err(e) => {
-                // Nothing of it was published; the mapping (if any) is already closed.
-                let _ = std::fs::remove_file(&private_path);
-                Err(e)
+                self.retention.refused_copy(&file_name, copy);
+                return Err(e);
             }
-        }
+        };
+        Ok(Arc::new(PluginLibrary::new(
+            library,
+            descriptor,
+            name,
+            version,
+            file.to_path_buf(),
+            copy,
+            sha256,
+            SystemTime::now(),
+            self.retention.clone(),
+        )))
     }
 }
 
 fn open_and_validate(
-    path: &PathBuf,
+    path: &Path,
 ) -> Result<(Library, &'static abi::PluginDescriptor, String, String), LoadError> {
     // SAFETY: loading runs the library's initialisers; that is the trust we
     // place in files an operator put in the plugin directory.

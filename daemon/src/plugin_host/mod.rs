@@ -6,9 +6,11 @@ mod host_api;
 mod instance;
 mod library;
 mod loader;
+mod private_copy;
 mod retention;
 
 pub use instance::{CallError, PluginInstance, PluginRequest, PluginResponse};
 pub use library::PluginLibrary;
 pub use loader::{code_name, LoadError, Loader};
+pub use private_copy::PrivateCopy;
 pub use retention::{OpenLibraryStatus, RetainedLibrary, Retention};

@@ -17,6 +17,7 @@ use std::time::SystemTime;
 use libloading::os::unix::{Library, RTLD_NOW};
 
 use super::loader::LoadError;
+use super::private_copy::PrivateCopy;
 
 /// glibc's RTLD_NOLOAD: open only if already loaded.
 const RTLD_NOLOAD: i32 = 0x4;
@@ -30,6 +31,9 @@ pub struct RetainedLibrary {
     pub private_path: PathBuf,
     #[serde(with = "crate::util::rfc3339")]
     pub since: SystemTime,
+    /// Kept open while mapped: its path must not name another file meanwhile.
+    #[serde(skip)]
+    copy: Arc<PrivateCopy>,
 }
 
 /// A library that is open (serving, or draining its last requests).
@@ -124,25 +128,41 @@ impl Retention {
         crate::metrics::library_counts(self.open_count(), self.retained_count());
     }
 
-    pub(super) fn library_closed(&self, plugin: &str, version: &str, private_path: &Path) {
+    pub(super) fn library_closed(&self, plugin: &str, version: &str, copy: Arc<PrivateCopy>) {
         if let Ok(mut open) = self.open.lock() {
-            open.retain(|l| l.private_path != private_path);
+            open.retain(|l| l.private_path != copy.path());
         }
-        if still_mapped(private_path) {
-            tracing::info!(plugin, version, path = %private_path.display(), "old plugin version stays mapped after dlclose; retained");
-            if let Ok(mut r) = self.retained.lock() {
-                r.push(RetainedLibrary {
-                    plugin: plugin.to_string(),
-                    version: version.to_string(),
-                    private_path: private_path.to_path_buf(),
-                    since: SystemTime::now(),
-                });
-            }
-        } else {
+        if !self.retain_if_mapped(plugin, version, copy) {
             self.released.fetch_add(1, Ordering::Relaxed);
-            let _ = std::fs::remove_file(private_path);
         }
         crate::metrics::library_counts(self.open_count(), self.retained_count());
+    }
+
+    /// A copy refused after `dlopen` (bad ABI, no entry symbol, …). A library
+    /// marked NODELETE stays mapped even so, and must keep its path.
+    pub(super) fn refused_copy(&self, file_name: &str, copy: PrivateCopy) {
+        if self.retain_if_mapped(file_name, "(refused)", Arc::new(copy)) {
+            crate::metrics::library_counts(self.open_count(), self.retained_count());
+        }
+    }
+
+    /// Keep `copy` (and so its path) while the dynamic loader still maps it;
+    /// otherwise let it go. Whether it was kept.
+    fn retain_if_mapped(&self, plugin: &str, version: &str, copy: Arc<PrivateCopy>) -> bool {
+        if !still_mapped(copy.path()) {
+            return false;
+        }
+        tracing::info!(plugin, version, path = %copy.path().display(), "old plugin version stays mapped after dlclose; retained");
+        if let Ok(mut r) = self.retained.lock() {
+            r.push(RetainedLibrary {
+                plugin: plugin.to_string(),
+                version: version.to_string(),
+                private_path: copy.path().to_path_buf(),
+                since: SystemTime::now(),
+                copy,
+            });
+        }
+        true
     }
 
     /// Libraries that were closed but are still mapped. Re-checks each one,
@@ -151,13 +171,8 @@ impl Retention {
         let Ok(mut r) = self.retained.lock() else {
             return Vec::new();
         };
-        r.retain(|lib| {
-            let mapped = still_mapped(&lib.private_path);
-            if !mapped {
-                let _ = std::fs::remove_file(&lib.private_path);
-            }
-            mapped
-        });
+        // A copy no longer mapped is dropped here, which frees its memory.
+        r.retain(|lib| still_mapped(lib.copy.path()));
         r.clone()
     }
 
