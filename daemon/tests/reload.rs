@@ -592,6 +592,36 @@ fn sighup_reloads_config_plugins_and_specs() {
 }
 
 #[test]
+fn a_plugin_overwritten_in_place_is_reloaded_and_the_others_are_not() {
+    let work = swap_workdir("");
+    let plugins = work.plugins();
+    let d = work.start();
+    let url = d.url("/variants/swap/x");
+    let c = client();
+    assert_eq!(generation_of(&c, &url), Ok(1));
+    let loads_before = d.logs().matches("plugin loaded").count();
+
+    // Same path, same inode: only the size and times say it changed.
+    let generation_two = std::fs::read(artifact(fixture(2))).unwrap();
+    std::fs::write(plugins.join("libswapper.so"), generation_two).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || generation_of(&c, &url) == Ok(2)),
+        "in-place overwrite picked up; log:\n{}",
+        d.logs()
+    );
+    let logs = d.logs();
+    let loaded: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("plugin loaded"))
+        .skip(loads_before)
+        .collect();
+    assert!(
+        !loaded.is_empty() && loaded.iter().all(|l| l.contains("/libswapper.so")),
+        "only the changed file was loaded again: {loaded:?}"
+    );
+}
+
+#[test]
 fn removed_plugin_answers_503_naming_the_variant_until_it_returns() {
     let work = swap_workdir("\n[variants.swap_fb]\nplugin = \"swapper\"\nfallback = \"app_a\"\n");
     let plugins = work.plugins();

@@ -25,11 +25,37 @@ pub struct ScanOutcome {
     pub candidates: Vec<Arc<PluginLibrary>>,
 }
 
+/// What a file's metadata was when it was last hashed. The same stamp means
+/// the same content without reading it again: a deploy renames a new inode
+/// in, and a write in place changes the size, mtime or ctime.
+#[derive(Clone, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
 #[derive(Default, Clone)]
 pub struct PluginDir {
-    /// Content hash last seen per file, so an unchanged file is not reloaded
-    /// and a refused one is not retried until it changes.
-    seen: HashMap<PathBuf, String>,
+    /// Content hash last seen per file, and the stamp it was read under, so an
+    /// unchanged file is neither read nor reloaded, and a refused one is not
+    /// retried until it changes.
+    seen: HashMap<PathBuf, (Stamp, String)>,
     /// The serving version of each plugin name.
     pub current: BTreeMap<String, Arc<PluginLibrary>>,
     pub refused: BTreeMap<PathBuf, Refusal>,
@@ -41,15 +67,25 @@ impl PluginDir {
         let files = list_plugin_files(&config.dir, config);
         let mut candidates: Vec<Arc<PluginLibrary>> = Vec::new();
         for file in &files {
-            let Ok(bytes) = std::fs::read(file) else {
+            // Stamped before reading: a file changing under the read gets a
+            // new stamp, so the next scan reads it again.
+            let Ok(stamp) = std::fs::metadata(file).map(|m| Stamp::of(&m)) else {
                 continue;
             };
-            let sha = hex::encode(Sha256::digest(&bytes));
+            let sha = match self.seen.get(file) {
+                Some((seen, sha)) if *seen == stamp => sha.clone(),
+                _ => {
+                    let Ok(bytes) = std::fs::read(file) else {
+                        continue;
+                    };
+                    hex::encode(Sha256::digest(&bytes))
+                }
+            };
             // Unchanged since the last scan, or (after a forced reload forgot
             // the hashes) the very content already serving: nothing to load.
             // A forced reload thus retries refused files without churning a
             // new copy of every healthy plugin.
-            if self.seen.get(file) == Some(&sha)
+            if self.seen.get(file).is_some_and(|(_, seen)| *seen == sha)
                 || self
                     .current
                     .values()
@@ -62,10 +98,10 @@ impl PluginDir {
                 {
                     self.refused.remove(file);
                 }
-                self.seen.insert(file.clone(), sha);
+                self.seen.insert(file.clone(), (stamp, sha));
                 continue;
             }
-            self.seen.insert(file.clone(), sha);
+            self.seen.insert(file.clone(), (stamp, sha));
             match loader.load(file) {
                 Ok(lib) => {
                     self.refused.remove(file);
