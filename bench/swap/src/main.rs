@@ -224,14 +224,16 @@ fn vm_rss_kib(pid: u32) -> u64 {
 
 fn mapped_swapper_copies(pid: u32) -> usize {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    let mut paths: Vec<&str> = maps
+    // Copies are memfds that all share one name: count distinct inodes.
+    let mut inodes: Vec<&str> = maps
         .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .filter(|p| p.contains("libswapper.so"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 5 && f[5].contains("libswapper.so"))
+        .map(|f| f[4])
         .collect();
-    paths.sort();
-    paths.dedup();
-    paths.len()
+    inodes.sort();
+    inodes.dedup();
+    inodes.len()
 }
 
 fn admin(c: &reqwest::blocking::Client, base: &str) -> Value {
