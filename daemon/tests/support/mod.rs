@@ -105,14 +105,19 @@ pub struct Workdir {
 /// `rename`, and the daemon's `getdents` of that directory, block on the
 /// journal for 0.5–18 s in 12 of 37 runs under load; on tmpfs the slowest of
 /// 16 runs took 0.29 s. The tests time the daemon, not the host's disk.
+/// A container's /dev/shm may be 64 MB, too small for a few workdirs of debug
+/// plugins (about 25 MB each), so it is used only with 1 GiB to spare.
 pub fn scratch_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         let shm = Path::new("/dev/shm");
-        let writable = tempfile::Builder::new()
-            .prefix("variantd-probe-")
-            .tempdir_in(shm)
-            .is_ok();
+        let roomy = rustix::fs::statvfs(shm)
+            .is_ok_and(|fs| fs.f_bavail.saturating_mul(fs.f_frsize) >= 1 << 30);
+        let writable = roomy
+            && tempfile::Builder::new()
+                .prefix("variantd-probe-")
+                .tempdir_in(shm)
+                .is_ok();
         if writable {
             shm.to_path_buf()
         } else {
