@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +33,16 @@ fn swap_workdir(extra: &str) -> Workdir {
     deploy("fixture_swap_one", &work.plugins(), "libswapper.so");
     work.write_config(&example_config(&format!("{SWAP_VARIANT}{extra}")));
     work
+}
+
+/// A daemon on a [`swap_workdir`]; its plugin directory and the URL of the
+/// `swap` variant.
+fn start_swapper() -> (Daemon, PathBuf, String) {
+    let work = swap_workdir("");
+    let plugins = work.plugins();
+    let d = work.start();
+    let url = d.url("/variants/swap/x");
+    (d, plugins, url)
 }
 
 /// Copy the build of `generation` next to `libswapper.so` under a temporary
@@ -214,10 +224,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[test]
 fn fifty_swaps_under_load_lose_nothing_and_serve_within_500ms() {
-    let work = swap_workdir("");
-    let plugins = work.plugins();
-    let d = work.start();
-    let url = d.url("/variants/swap/x");
+    let (d, plugins, url) = start_swapper();
     let probe = client();
     assert_eq!(generation_of(&probe, &url), Ok(1));
 
@@ -292,10 +299,7 @@ fn fifty_swaps_under_load_lose_nothing_and_serve_within_500ms() {
 
 #[test]
 fn garbage_and_truncated_plugins_are_refused_mid_load_and_change_nothing() {
-    let work = swap_workdir("");
-    let plugins = work.plugins();
-    let d = work.start();
-    let url = d.url("/variants/swap/x");
+    let (d, plugins, url) = start_swapper();
     let load = Load::start(url.clone(), 2);
 
     // Garbage under a new name, a build cut inside its code segment (glibc
@@ -593,10 +597,7 @@ fn sighup_reloads_config_plugins_and_specs() {
 
 #[test]
 fn a_plugin_overwritten_in_place_is_reloaded_and_the_others_are_not() {
-    let work = swap_workdir("");
-    let plugins = work.plugins();
-    let d = work.start();
-    let url = d.url("/variants/swap/x");
+    let (d, plugins, url) = start_swapper();
     let c = client();
     assert_eq!(generation_of(&c, &url), Ok(1));
     let loads_before = d.logs().matches("plugin loaded").count();
