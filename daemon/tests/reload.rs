@@ -800,3 +800,59 @@ fn configmap_style_data_symlink_swap_of_the_config_is_picked_up() {
         d.logs()
     );
 }
+
+#[test]
+fn readiness_admin_and_requests_answer_while_a_slow_reload_runs() {
+    let echo = "[variants.e]\nplugin = \"echo\"\n";
+    let work = Workdir::new().with_example_plugins();
+    deploy("fixture_echo", &work.plugins(), "libecho.so");
+    work.write_config(&example_config(echo));
+    let config_path = work.config_path();
+    let d = work.start();
+
+    // A new variant whose `init` takes 3 s: the reload is busy that long.
+    write_atomic(
+        &config_path,
+        &example_config(&format!(
+            "{echo}[variants.slow]\nplugin = \"echo\"\nconfig = {{ init_sleep_ms = 3000 }}\n"
+        )),
+    );
+    assert!(
+        d.wait_for_log("echo init sleeping", Duration::from_secs(5)),
+        "slow init started; log:\n{}",
+        d.logs()
+    );
+    let c = client();
+    let started = Instant::now();
+    for path in [
+        "/readyz",
+        "/admin/plugins",
+        "/variants/e/x",
+        "/process/hi?user_key=u1",
+    ] {
+        // Fresh connections, so both workers are asked.
+        for _ in 0..2 {
+            let r = reqwest::blocking::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap()
+                .get(d.url(path))
+                .send()
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+        }
+    }
+    let answered_in = started.elapsed();
+    assert!(
+        !d.logs().contains("config reloaded"),
+        "the reload was still running while they answered (in {answered_in:?})"
+    );
+    assert!(
+        answered_in < Duration::from_millis(1500),
+        "8 requests during the reload took {answered_in:?}"
+    );
+
+    assert!(d.wait_for_log("config reloaded", Duration::from_secs(10)));
+    assert_eq!(answered_by(&c, &d.url("/variants/slow/x")), "slow");
+}

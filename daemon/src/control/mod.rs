@@ -47,7 +47,12 @@ pub struct Control {
     engine: Arc<DecisionEngine>,
     published: Arc<ArcSwap<Snapshot>>,
     generation: AtomicU64,
-    state: Mutex<State>,
+    /// Held by the one reload running; nothing else takes it.
+    reloading: Mutex<()>,
+    /// The state as of the last reload. Admin and `/readyz` read it without
+    /// waiting: a reload can take seconds (a plugin's `init`, a slow disk),
+    /// and they answer on the request workers.
+    committed: ArcSwap<State>,
 }
 
 /// Everything the control path owns. A reload works on a clone and commits
@@ -93,7 +98,8 @@ impl Control {
             engine,
             published: Arc::new(ArcSwap::from_pointee(snapshot)),
             generation: AtomicU64::new(1),
-            state: Mutex::new(state),
+            reloading: Mutex::new(()),
+            committed: ArcSwap::from_pointee(state),
         };
         Ok(Arc::new(control))
     }
@@ -117,7 +123,16 @@ impl Control {
 
     /// Run a reload. Errors are also recorded for `/admin` and `/readyz`.
     pub fn reload(&self, scope: ReloadScope) -> Result<(), String> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_writer = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = State::clone(&self.committed.load());
+        let result = self.reload_state(&mut state, scope);
+        self.committed.store(Arc::new(state));
+        result
+    }
+
+    /// The reload itself, on a private copy of the state that is committed
+    /// whatever the outcome (a refusal is recorded in it too).
+    fn reload_state(&self, state: &mut State, scope: ReloadScope) -> Result<(), String> {
         let mut result = Ok(());
         if matches!(scope, ReloadScope::Specs | ReloadScope::All) {
             match self.engine.reload_specs() {
@@ -200,7 +215,7 @@ impl Control {
 
     /// Plugins, refusals and errors, for the admin API.
     pub fn status(&self) -> ControlStatus {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = self.committed.load();
         let snapshot = self.published.load();
         let open = self.retention().open_libraries();
         let retained = self.retention().retained();
@@ -253,7 +268,7 @@ impl Control {
     /// The last refused config and specs reloads, which `/readyz` reports as
     /// warnings (the previous state keeps serving, so they do not fail it).
     pub fn last_errors(&self) -> Vec<ReloadError> {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = self.committed.load();
         state
             .last_config_error
             .iter()
