@@ -9,7 +9,9 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[actix_web::main]
 async fn main() {
     let cli = variantd::cli::Cli::parse();
-    if let Err(e) = variantd::server::run(cli).await {
+    let result = variantd::server::run(cli).await;
+    variantd::telemetry::flush();
+    if let Err(e) = result {
         eprintln!("variantd: error: {e:#}");
         std::process::exit(2);
     }

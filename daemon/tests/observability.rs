@@ -238,6 +238,40 @@ fn access_log_lines_are_json_when_asked_and_carry_the_request() {
 }
 
 #[test]
+fn access_lines_arrive_whole_and_plain_when_stderr_is_collected() {
+    let work = Workdir::new().with_example_plugins();
+    work.write_config(&example_config(""));
+    let d = work.start();
+    let c = client();
+    let ids: Vec<String> = (0..300).map(|i| format!("burst-{i:03}-end")).collect();
+    for id in &ids {
+        let r = c
+            .get(d.url("/process/m?user_key=u1"))
+            .header("x-request-id", id.as_str())
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // Access lines are written in batches; an idle daemon's within ~100 ms.
+    assert!(d.wait_for_log(ids.last().unwrap(), Duration::from_secs(3)));
+    let logs = d.logs();
+    for id in &ids {
+        let lines: Vec<&str> = logs.lines().filter(|l| l.contains(id.as_str())).collect();
+        assert_eq!(lines.len(), 1, "{id}: {lines:?}");
+        assert_eq!(
+            lines[0].matches("request_id=").count(),
+            1,
+            "whole line: {}",
+            lines[0]
+        );
+    }
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes in logs read through a pipe"
+    );
+}
+
+#[test]
 fn secrets_never_reach_logs_admin_output_or_error_bodies() {
     // Live mode pointed at a dead loopback port: Statsig is unreachable, the
     // daemon serves from the file and says so — without ever printing the key.

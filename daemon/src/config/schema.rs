@@ -37,7 +37,7 @@ pub struct ServerSection {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_secs: u64,
-    /// One log line per request.
+    /// One log line per request, written in batches (see `telemetry`).
     #[serde(default = "default_true")]
     pub access_log: bool,
     /// `text` or `json`.

@@ -100,7 +100,7 @@ pub async fn access_log(
             .map(|d| d.decision.rule_id.as_str())
             .unwrap_or("");
         tracing::info!(
-            target: "access",
+            target: crate::telemetry::ACCESS_TARGET,
             request_id = %request_id.as_str(),
             method = %method,
             path = %path,
