@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
+use notify_debouncer_full::{
+    new_debouncer, DebounceEventResult, DebouncedEvent, Debouncer, RecommendedCache,
+};
 
 use crate::control::{Control, ReloadScope};
 
@@ -60,6 +62,26 @@ impl Targets {
 
     fn same_as(&self, other: &Targets) -> bool {
         self.dirs() == other.dirs() && self.debounce == other.debounce
+    }
+
+    /// The reloads a batch of events calls for, in the order to run them:
+    /// specs, then config (which also rescans plugins), then plugins.
+    fn reloads_for(&self, events: &[DebouncedEvent]) -> Vec<ReloadScope> {
+        let mut scopes = Vec::new();
+        for event in events.iter().filter(|e| !e.kind.is_access()) {
+            for path in &event.paths {
+                self.classify(path, &mut scopes);
+            }
+        }
+        scopes.sort_by_key(|s| match s {
+            ReloadScope::Specs => 0,
+            ReloadScope::Config => 1,
+            _ => 2,
+        });
+        if scopes.contains(&ReloadScope::Config) {
+            scopes.retain(|s| *s != ReloadScope::Plugins);
+        }
+        scopes
     }
 
     /// Which reloads a changed path calls for.
@@ -127,6 +149,7 @@ impl Watch {
     }
 }
 
+/// Reload on each batch of events until the process ends.
 fn run(control: Arc<Control>, mut targets: Targets, mut watch: Watch) {
     loop {
         let Ok(result) = watch.events.recv() else {
@@ -141,25 +164,7 @@ fn run(control: Arc<Control>, mut targets: Targets, mut watch: Watch) {
                 continue;
             }
         };
-        let mut scopes = Vec::new();
-        for event in &events {
-            if event.kind.is_access() {
-                continue;
-            }
-            for path in &event.paths {
-                targets.classify(path, &mut scopes);
-            }
-        }
-        // Specs first, then config (which also rescans plugins), then plugins.
-        scopes.sort_by_key(|s| match s {
-            ReloadScope::Specs => 0,
-            ReloadScope::Config => 1,
-            _ => 2,
-        });
-        if scopes.contains(&ReloadScope::Config) {
-            scopes.retain(|s| *s != ReloadScope::Plugins);
-        }
-        for scope in scopes {
+        for scope in targets.reloads_for(&events) {
             tracing::debug!(?scope, "file change; reloading");
             let _ = control.reload(scope);
         }
@@ -174,5 +179,85 @@ fn run(control: Arc<Control>, mut targets: Targets, mut watch: Watch) {
                 targets = now;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, CreateKind, EventKind};
+    use notify::Event;
+    use std::time::Instant;
+
+    fn targets() -> Targets {
+        Targets {
+            plugin_dir: PathBuf::from("/srv/plugins"),
+            config_file: PathBuf::from("/etc/variantd/variantd.toml"),
+            specs_file: PathBuf::from("/etc/variantd/specs.json"),
+            debounce: Duration::from_millis(50),
+        }
+    }
+
+    fn events(kind: EventKind, paths: &[&str]) -> Vec<DebouncedEvent> {
+        paths
+            .iter()
+            .map(|p| {
+                DebouncedEvent::new(Event::new(kind).add_path(PathBuf::from(p)), Instant::now())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn specs_go_first_and_a_config_reload_covers_the_plugins() {
+        let created = EventKind::Create(CreateKind::File);
+        let batch = events(
+            created,
+            &[
+                "/srv/plugins/libapp_a.so",
+                "/etc/variantd/variantd.toml",
+                "/etc/variantd/specs.json",
+            ],
+        );
+        assert_eq!(
+            targets().reloads_for(&batch),
+            vec![ReloadScope::Specs, ReloadScope::Config]
+        );
+        let plugin_only = events(created, &["/srv/plugins/libapp_a.so"]);
+        assert_eq!(
+            targets().reloads_for(&plugin_only),
+            vec![ReloadScope::Plugins]
+        );
+    }
+
+    #[test]
+    fn temporary_names_other_files_and_reads_reload_nothing() {
+        let created = EventKind::Create(CreateKind::File);
+        let ignored = events(
+            created,
+            &[
+                "/srv/plugins/.libapp_a.so.tmp",
+                "/srv/plugins/libapp_a.so.tmp",
+                "/srv/plugins/README",
+                "/etc/variantd/other.toml",
+            ],
+        );
+        assert!(targets().reloads_for(&ignored).is_empty());
+        let read = events(
+            EventKind::Access(AccessKind::Any),
+            &["/etc/variantd/variantd.toml"],
+        );
+        assert!(targets().reloads_for(&read).is_empty());
+    }
+
+    #[test]
+    fn a_configmap_data_swap_reloads_what_lives_in_that_directory() {
+        let swap = events(
+            EventKind::Create(CreateKind::Any),
+            &["/etc/variantd/..data"],
+        );
+        assert_eq!(
+            targets().reloads_for(&swap),
+            vec![ReloadScope::Specs, ReloadScope::Config]
+        );
     }
 }
