@@ -96,8 +96,10 @@ pub fn forwardable_request_headers(
     }
     let mut xff = forwarded_for.unwrap_or_default();
     if let Some(ip) = peer_ip {
-        let separator = if xff.is_empty() { "" } else { ", " };
-        let _ = write!(xff, "{separator}{ip}");
+        if !xff.is_empty() {
+            xff.push_str(", ");
+        }
+        push_ip(&mut xff, ip);
     }
     let mut push = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -111,6 +113,26 @@ pub fn forwardable_request_headers(
     push(X_FORWARDED_HOST, host);
     push(X_REQUEST_ID, request_id);
     ForwardContext { headers: out }
+}
+
+/// Appends `ip` as text. IPv4, what nearly every peer is, without the
+/// formatting machinery: `Display` for an `Ipv4Addr` costs more than the
+/// rest of the X-Forwarded-* headers together.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(digits.format(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -156,5 +178,23 @@ mod tests {
         assert_eq!(get("x-forwarded-proto").as_deref(), Some("http"));
         assert_eq!(get("x-forwarded-host").as_deref(), Some("example.test"));
         assert_eq!(get("x-request-id").as_deref(), Some("rid-1"));
+    }
+
+    #[test]
+    fn peer_ips_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.200.3.45",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = String::from("x");
+            push_ip(&mut out, ip);
+            assert_eq!(out, format!("x{ip}"));
+        }
     }
 }
