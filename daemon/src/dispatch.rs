@@ -263,11 +263,6 @@ async fn call_remote(
 ) -> Result<Answer, DispatchError> {
     let variant = remote.name();
     let deadline = remote.deadline();
-    let path_and_query = if input.query.is_empty() {
-        input.path.to_string()
-    } else {
-        format!("{}?{}", input.path, input.query)
-    };
     let outgoing = match body {
         RequestBody::Full(b) if b.is_empty() => OutgoingBody::Empty,
         RequestBody::Full(b) => OutgoingBody::Full(b),
@@ -288,7 +283,8 @@ async fn call_remote(
     let result = remote
         .send(
             input.method,
-            &path_and_query,
+            input.path,
+            input.query,
             input.forward,
             outgoing,
             deadline,

@@ -3,14 +3,15 @@
 //! created on first use and reused for every later request.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::config::RemoteConfig;
 
 thread_local! {
-    /// Variant name → (connect timeout it was built with, client).
-    static CLIENTS: RefCell<HashMap<String, (u64, awc::Client)>> = RefCell::new(HashMap::new());
+    /// Variant name → (connect timeout it was built with, client). Foldhash:
+    /// looked up on every proxied request, by names that come from config.
+    static CLIENTS: RefCell<foldhash::HashMap<String, (u64, awc::Client)>> =
+        RefCell::new(foldhash::HashMap::default());
 }
 
 pub(super) fn for_variant(name: &str, config: &RemoteConfig) -> awc::Client {

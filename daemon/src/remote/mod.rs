@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::error::PayloadError;
-use actix_web::http::uri::{Authority, PathAndQuery, Scheme};
-use actix_web::http::{header, Method, StatusCode, Uri};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::uri::{self, Authority, PathAndQuery, Scheme};
+use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::web::Bytes;
 use awc::error::{ConnectError, SendRequestError};
 use futures_util::stream::LocalBoxStream;
@@ -30,6 +31,10 @@ pub struct RemoteVariant {
     /// `config.url` taken apart once, so a request only parses its own path.
     authority: Authority,
     base_path: String,
+    /// The Host header for the upstream, as awc would write it (`host`, or
+    /// `host:port` unless the port is 80 or 443): made once here, where awc
+    /// would format it for every request.
+    host_header: HeaderValue,
     pub breaker: Breaker,
     /// The `variantd_circuit_state` gauge of this variant, and the state it
     /// last showed: set when the state changes, not on every request.
@@ -120,6 +125,12 @@ impl RemoteVariant {
             .cloned()
             .unwrap_or_else(|| Authority::from_static("invalid"));
         let base_path = base.path().trim_end_matches('/').to_string();
+        let host = match authority.port_u16() {
+            None | Some(80) | Some(443) => authority.host().to_string(),
+            Some(port) => format!("{}:{port}", authority.host()),
+        };
+        let host_header =
+            HeaderValue::from_str(&host).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         let circuit_gauge = crate::metrics::circuit_gauge(name);
         circuit_gauge.set(BreakerState::Closed.as_gauge());
         RemoteVariant {
@@ -127,6 +138,7 @@ impl RemoteVariant {
             config,
             authority,
             base_path,
+            host_header,
             breaker,
             circuit_gauge,
             circuit_shown: AtomicU8::new(BreakerState::Closed as u8),
@@ -141,23 +153,26 @@ impl RemoteVariant {
         }
     }
 
-    /// The upstream URI for `path_and_query` (which starts with `/`).
-    fn upstream_uri(&self, path_and_query: &str) -> Result<Uri, RemoteError> {
+    /// The upstream URI for `path` (which starts with `/`) and `query`
+    /// (without its `?`; empty for none), below the variant's base path.
+    fn upstream_uri(&self, path: &str, query: &str) -> Result<Uri, RemoteError> {
         let invalid = |e: &dyn std::fmt::Display| {
             RemoteError::Upstream(format!("invalid upstream path: {e}"))
         };
-        let path_and_query = if self.base_path.is_empty() {
-            PathAndQuery::try_from(path_and_query)
-        } else {
-            PathAndQuery::try_from(format!("{}{}", self.base_path, path_and_query))
+        // Pushed, not `format!`ed: this runs for every proxied request.
+        let mut target = String::with_capacity(self.base_path.len() + path.len() + 1 + query.len());
+        target.push_str(&self.base_path);
+        target.push_str(path);
+        if !query.is_empty() {
+            target.push('?');
+            target.push_str(query);
         }
-        .map_err(|e| invalid(&e))?;
-        Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|e| invalid(&e))
+        let path_and_query = PathAndQuery::try_from(target).map_err(|e| invalid(&e))?;
+        let mut parts = uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).map_err(|e| invalid(&e))
     }
 
     pub fn config(&self) -> &RemoteConfig {
@@ -177,7 +192,8 @@ impl RemoteVariant {
         Instant::now() + Duration::from_millis(self.config.timeout_ms)
     }
 
-    /// Send one request upstream. `path_and_query` starts with `/`.
+    /// Send one request upstream, to `path` (which starts with `/`) with
+    /// `query` (without its `?`; empty for none).
     ///
     /// Every attempt shares one time budget that ends at `deadline`: connect
     /// (itself bounded by `connect_timeout_ms`), send and the response head.
@@ -190,7 +206,8 @@ impl RemoteVariant {
     pub async fn send(
         &self,
         method: &Method,
-        path_and_query: &str,
+        path: &str,
+        query: &str,
         ctx: &ForwardContext,
         body: OutgoingBody,
         deadline: Instant,
@@ -200,7 +217,7 @@ impl RemoteVariant {
             crate::metrics::upstream_error(&self.name, "circuit_open");
             return Err(RemoteError::CircuitOpen);
         };
-        let uri = match self.upstream_uri(path_and_query) {
+        let uri = match self.upstream_uri(path, query) {
             Ok(uri) => uri,
             Err(e) => {
                 drop(permit);
@@ -228,6 +245,7 @@ impl RemoteVariant {
             // Through `headers_mut`, not the by-value builder: each builder
             // call moves the whole request (a few hundred bytes).
             let headers = req.headers_mut();
+            headers.insert(header::HOST, self.host_header.clone());
             for (name, value) in &ctx.headers {
                 if identity && name == header::ACCEPT_ENCODING {
                     continue;
@@ -287,6 +305,54 @@ impl RemoteVariant {
             }
             SendRequestError::Connect(c) => RemoteError::Connect(c.to_string()),
             other => RemoteError::Upstream(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variant(url: &str) -> RemoteVariant {
+        RemoteVariant::new(
+            "v",
+            RemoteConfig {
+                url: url.to_string(),
+                connect_timeout_ms: 100,
+                timeout_ms: 100,
+                retries: 0,
+                breaker_failures: 5,
+                breaker_cooldown_ms: 1000,
+            },
+        )
+    }
+
+    #[test]
+    fn upstream_uri_joins_base_path_path_and_query() {
+        let base = variant("http://127.0.0.1:8081/api/");
+        let uri = |path, query| base.upstream_uri(path, query).unwrap().to_string();
+        assert_eq!(uri("/x", "a=1&b=2"), "http://127.0.0.1:8081/api/x?a=1&b=2");
+        assert_eq!(uri("/x", ""), "http://127.0.0.1:8081/api/x");
+        let root = variant("http://127.0.0.1:8081");
+        assert_eq!(
+            root.upstream_uri("/p/q", "k=v").unwrap().to_string(),
+            "http://127.0.0.1:8081/p/q?k=v"
+        );
+        assert!(
+            root.upstream_uri("/bad path", "").is_err(),
+            "a space cannot be sent"
+        );
+    }
+
+    #[test]
+    fn host_header_is_what_awc_would_write() {
+        for (url, host) in [
+            ("http://127.0.0.1:8081", "127.0.0.1:8081"),
+            ("http://app-a.internal", "app-a.internal"),
+            ("http://app-a.internal:80/base", "app-a.internal"),
+            ("http://[::1]:9000", "[::1]:9000"),
+        ] {
+            assert_eq!(variant(url).host_header, host, "{url}");
         }
     }
 }
