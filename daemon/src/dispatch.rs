@@ -303,32 +303,31 @@ async fn call_remote(
     }
     match mode {
         AnswerMode::Buffered(limit) => {
-            // The body shares the request's time budget.
-            let read = tokio::time::timeout_at(
-                tokio::time::Instant::from_std(deadline),
-                resp.body().limit(limit),
-            )
-            .await;
-            match read {
-                Ok(Ok(body)) => Ok(Answer {
+            // The body shares the request's time budget. awc's timer for the
+            // head is set again to what is left of it: no second timer per
+            // request.
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut resp = resp.timeout(left);
+            match resp.body().limit(limit).await {
+                Ok(body) => Ok(Answer {
                     status,
                     headers: Vec::new(),
                     body: AnswerBody::Full(body),
                 }),
-                Ok(Err(PayloadError::Overflow)) => Err(DispatchError::AnswerBody {
+                Err(PayloadError::Overflow) => Err(DispatchError::AnswerBody {
                     variant: variant.to_string(),
                     reason: format!("answer larger than {limit} bytes"),
                 }),
-                Ok(Err(e)) => {
+                Err(PayloadError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    remote.on_body_failure();
+                    Err(remote_err(RemoteError::Timeout(remote.config().timeout_ms)))
+                }
+                Err(e) => {
                     remote.on_body_failure();
                     Err(DispatchError::AnswerBody {
                         variant: variant.to_string(),
                         reason: e.to_string(),
                     })
-                }
-                Err(_) => {
-                    remote.on_body_failure();
-                    Err(remote_err(RemoteError::Timeout(remote.config().timeout_ms)))
                 }
             }
         }
