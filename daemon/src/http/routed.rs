@@ -1,6 +1,6 @@
 //! Configured routes: match → user → decision → dispatch → shape.
 
-use actix_web::http::header::{HeaderName, HOST, X_FORWARDED_HOST, X_FORWARDED_PROTO};
+use actix_web::http::header::{HeaderName, HeaderValue, HOST, X_FORWARDED_HOST, X_FORWARDED_PROTO};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
@@ -220,21 +220,27 @@ pub(super) fn forward_context(
         trust_forwarded
             .then(|| crate::user::first_forwarded(headers, name))
             .flatten()
+            .and_then(|v| HeaderValue::from_str(v).ok())
     };
-    let scheme = reported(&X_FORWARDED_PROTO).unwrap_or(if req.app_config().secure() {
-        "https"
-    } else {
-        "http"
-    });
+    let scheme = reported(&X_FORWARDED_PROTO).unwrap_or(HeaderValue::from_static(
+        if req.app_config().secure() {
+            "https"
+        } else {
+            "http"
+        },
+    ));
     let host = reported(&X_FORWARDED_HOST)
-        .or_else(|| headers.get(HOST).and_then(|v| v.to_str().ok()))
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or_else(|| req.app_config().host());
+        .or_else(|| headers.get(HOST).cloned())
+        .or_else(|| {
+            let authority = req.uri().authority()?;
+            HeaderValue::from_str(authority.as_str()).ok()
+        })
+        .or_else(|| HeaderValue::from_str(req.app_config().host()).ok());
     crate::remote::forwardable_request_headers(
         headers,
         req.peer_addr().map(|a| a.ip()),
         scheme,
         host,
-        request_id.as_str(),
+        request_id.0,
     )
 }

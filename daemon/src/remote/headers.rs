@@ -58,12 +58,16 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 /// The request headers to forward: minus hop-by-hop, `host` and
 /// `content-length` (awc sets both) and `expect`, plus X-Forwarded-For/-Proto/-Host and
 /// X-Request-Id.
+///
+/// The added values come as header values, so that the common ones (the
+/// request's own Host, a static scheme, the request id) are shared, not
+/// parsed and copied again.
 pub fn forwardable_request_headers(
     headers: &HeaderMap,
     peer_ip: Option<IpAddr>,
-    scheme: &str,
-    host: &str,
-    request_id: &str,
+    scheme: HeaderValue,
+    host: Option<HeaderValue>,
+    request_id: HeaderValue,
 ) -> ForwardContext {
     let listed = connection_listed(headers);
     let mut out: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(headers.len() + 4);
@@ -101,17 +105,16 @@ pub fn forwardable_request_headers(
         }
         push_ip(&mut xff, ip);
     }
-    let mut push = |name: HeaderName, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.push((name, v));
+    if let Ok(xff) = HeaderValue::try_from(xff) {
+        if !xff.is_empty() {
+            out.push((X_FORWARDED_FOR, xff));
         }
-    };
-    if !xff.is_empty() {
-        push(X_FORWARDED_FOR, &xff);
     }
-    push(X_FORWARDED_PROTO, scheme);
-    push(X_FORWARDED_HOST, host);
-    push(X_REQUEST_ID, request_id);
+    out.push((X_FORWARDED_PROTO, scheme));
+    if let Some(host) = host {
+        out.push((X_FORWARDED_HOST, host));
+    }
+    out.push((X_REQUEST_ID, request_id));
     ForwardContext { headers: out }
 }
 
@@ -157,9 +160,9 @@ mod tests {
         let ctx = forwardable_request_headers(
             &h,
             Some([127, 0, 0, 1].into()),
-            "http",
-            "example.test",
-            "rid-1",
+            HeaderValue::from_static("http"),
+            Some(HeaderValue::from_static("example.test")),
+            HeaderValue::from_static("rid-1"),
         );
         let get = |n: &str| {
             ctx.headers
