@@ -237,6 +237,12 @@ fn errors_are_json_and_name_what_is_wrong() {
     let (status, body) = get_json(&d.url("/no/such/route"));
     assert_eq!(status, 404);
     assert!(body["error"].is_string());
+    // The direct mount's own prefix, without a variant name, is no route
+    // either: the same JSON 404, not the framework's empty one.
+    for path in ["/variants", "/variants/"] {
+        let (status, body) = get_json(&d.url(path));
+        assert_eq!((status, body["path"].as_str()), (404, Some(path)), "{body}");
+    }
 
     let r = client()
         .delete(d.url("/process/x?user_key=u"))

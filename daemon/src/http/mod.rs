@@ -48,8 +48,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/status").route(web::get().to(admin::status)))
                 .default_service(web::to(admin::not_found)),
         )
+        // A scope first: its static prefix turns every other path away with
+        // one comparison, where the two patterns alone are a regex match
+        // that every routed request paid. Anything else under /variants goes
+        // to the configured routes, as it did without the scope.
         .service(
-            web::resource(["/variants/{name}", "/variants/{name}/{tail:.*}"]).to(direct::variant),
+            web::scope("/variants")
+                .service(web::resource(["/{name}", "/{name}/{tail:.*}"]).to(direct::variant))
+                .default_service(web::to(routed::routed)),
         )
         .default_service(web::to(routed::routed));
 }
