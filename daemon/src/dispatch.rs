@@ -13,7 +13,7 @@ use actix_web::{HttpMessage, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::plugin_host::{PluginInstance, PluginRequest};
-use crate::remote::{ForwardContext, OutgoingBody, RemoteError, RemoteVariant};
+use crate::remote::{ForwardContext, OutgoingBody, RemoteError, RemoteVariant, Target};
 use crate::snapshot::{Backend, Snapshot, Variant};
 
 /// Everything about the incoming request a variant needs, borrowed.
@@ -282,9 +282,11 @@ async fn call_remote(
     let identity = matches!(mode, AnswerMode::Buffered(_));
     let result = remote
         .send(
-            input.method,
-            input.path,
-            input.query,
+            Target {
+                method: input.method,
+                path: input.path,
+                query: input.query,
+            },
             input.forward,
             outgoing,
             deadline,

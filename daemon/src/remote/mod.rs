@@ -101,6 +101,16 @@ impl OutgoingBody {
     }
 }
 
+/// What a request asks of the upstream: a method, and a path (starting with
+/// `/`) and query (without its `?`; empty for none) below the variant's base
+/// path.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: &'a str,
+}
+
 /// Methods that may be sent again after a failed attempt (RFC 9110 §9.2.2).
 pub fn is_idempotent(method: &Method) -> bool {
     matches!(
@@ -153,9 +163,9 @@ impl RemoteVariant {
         }
     }
 
-    /// The upstream URI for `path` (which starts with `/`) and `query`
-    /// (without its `?`; empty for none), below the variant's base path.
-    fn upstream_uri(&self, path: &str, query: &str) -> Result<Uri, RemoteError> {
+    /// The upstream URI for `target`'s path and query.
+    fn upstream_uri(&self, target: Target<'_>) -> Result<Uri, RemoteError> {
+        let Target { path, query, .. } = target;
         let invalid = |e: &dyn std::fmt::Display| {
             RemoteError::Upstream(format!("invalid upstream path: {e}"))
         };
@@ -192,8 +202,7 @@ impl RemoteVariant {
         Instant::now() + Duration::from_millis(self.config.timeout_ms)
     }
 
-    /// Send one request upstream, to `path` (which starts with `/`) with
-    /// `query` (without its `?`; empty for none).
+    /// Send one request upstream.
     ///
     /// Every attempt shares one time budget that ends at `deadline`: connect
     /// (itself bounded by `connect_timeout_ms`), send and the response head.
@@ -205,9 +214,7 @@ impl RemoteVariant {
     /// must parse it).
     pub async fn send(
         &self,
-        method: &Method,
-        path: &str,
-        query: &str,
+        target: Target<'_>,
         ctx: &ForwardContext,
         body: OutgoingBody,
         deadline: Instant,
@@ -217,13 +224,14 @@ impl RemoteVariant {
             crate::metrics::upstream_error(&self.name, "circuit_open");
             return Err(RemoteError::CircuitOpen);
         };
-        let uri = match self.upstream_uri(path, query) {
+        let uri = match self.upstream_uri(target) {
             Ok(uri) => uri,
             Err(e) => {
                 drop(permit);
                 return Err(e);
             }
         };
+        let method = target.method;
         let attempts = if is_idempotent(method) && body.replayable() {
             1 + self.config.retries
         } else {
@@ -330,16 +338,24 @@ mod tests {
     #[test]
     fn upstream_uri_joins_base_path_path_and_query() {
         let base = variant("http://127.0.0.1:8081/api/");
-        let uri = |path, query| base.upstream_uri(path, query).unwrap().to_string();
+        let get = Method::GET;
+        let target = |path, query| Target {
+            method: &get,
+            path,
+            query,
+        };
+        let uri = |path, query| base.upstream_uri(target(path, query)).unwrap().to_string();
         assert_eq!(uri("/x", "a=1&b=2"), "http://127.0.0.1:8081/api/x?a=1&b=2");
         assert_eq!(uri("/x", ""), "http://127.0.0.1:8081/api/x");
         let root = variant("http://127.0.0.1:8081");
         assert_eq!(
-            root.upstream_uri("/p/q", "k=v").unwrap().to_string(),
+            root.upstream_uri(target("/p/q", "k=v"))
+                .unwrap()
+                .to_string(),
             "http://127.0.0.1:8081/p/q?k=v"
         );
         assert!(
-            root.upstream_uri("/bad path", "").is_err(),
+            root.upstream_uri(target("/bad path", "")).is_err(),
             "a space cannot be sent"
         );
     }
