@@ -26,6 +26,9 @@
 # string instruction as one instruction, which would make a 3 KB memset
 # (actix-http zeroes its header index per request) look like 3,000.
 #
+# CALLGRIND_ARGS adds valgrind options, e.g. "--cache-sim=yes" for simulated
+# cache misses (I1mr, D1mr, DLmr in the callgrind files; slower).
+#
 # Needs valgrind (installed with apt-get if missing), nginx, wrk, and the
 # floor built once by ../shared/peers/run-peers.sh. Callgrind files stay in
 # var/instructions/ for callgrind_annotate. Loopback only. Not a test.
@@ -96,7 +99,8 @@ count() {
   local name=$1 port=$2
   shift 2
   local url="http://127.0.0.1:$port/process/hello"
-  taskset -c "$SERVER_CPUS" valgrind --tool=callgrind --instr-atstart=no \
+  # shellcheck disable=SC2086 # CALLGRIND_ARGS is a list of options
+  taskset -c "$SERVER_CPUS" valgrind --tool=callgrind --instr-atstart=no ${CALLGRIND_ARGS:-} \
     --callgrind-out-file="$OUT/$name.callgrind" "$@" >"$OUT/$name.log" 2>&1 &
   local pid=$!
   pids+=($pid)
