@@ -26,13 +26,8 @@
 # measurement: 2 s warm-up, then PEERS_DURATION (default 8s).
 # Loopback only. Not a test: nothing fails on a timing.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PEERS=${PEERS_DIR:-$ROOT/../shared/peers}
-STATE=${PEERS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/router-peers}
-FLOOR=$STATE/cargo-target/release/actix-floor
-LUA=$PEERS/wrk/user_keys.lua
-SERVER_CPUS=${PEERS_SERVER_CPUS:-1}
-WRK_CPUS=${PEERS_WRK_CPUS:-0}
+# shellcheck source=bench/peers-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peers-env.sh"
 DURATION=${PEERS_DURATION:-8s}
 FLOOR_PORT=18301
 

@@ -33,13 +33,8 @@
 # floor built once by ../shared/peers/run-peers.sh. Callgrind files stay in
 # var/instructions/ for callgrind_annotate. Loopback only. Not a test.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PEERS=${PEERS_DIR:-$ROOT/../shared/peers}
-STATE=${PEERS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/router-peers}
-FLOOR=$STATE/cargo-target/release/actix-floor
-LUA=$PEERS/wrk/user_keys.lua
-SERVER_CPUS=${PEERS_SERVER_CPUS:-1}
-WRK_CPUS=${PEERS_WRK_CPUS:-0}
+# shellcheck source=bench/peers-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peers-env.sh"
 DURATION=${PEERS_DURATION:-10s}
 export PEERS_USER_KEYS=${PEERS_USER_KEYS:-10000}
 export GLIBC_TUNABLES=glibc.cpu.x86_rep_stosb_threshold=0x40000000:glibc.cpu.x86_rep_movsb_threshold=0x40000000

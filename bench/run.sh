@@ -17,9 +17,8 @@
 # wrk on CPU 0 (PEERS_WRK_CPUS). Loopback only. Not a test: nothing fails on
 # a timing.
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PEERS=${PEERS_DIR:-$ROOT/../shared/peers}
-SERVER_CPUS=${PEERS_SERVER_CPUS:-1}
+# shellcheck source=bench/peers-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peers-env.sh"
 [ -x "$PEERS/run-peers.sh" ] || { echo "run-peers.sh not found in $PEERS (set PEERS_DIR)" >&2; exit 2; }
 cd "$ROOT"
 
@@ -67,7 +66,7 @@ same_topology() {
     pids+=($!)
   done
   sleep 1
-  local wrk_cpus=${PEERS_WRK_CPUS:-0} conns=${PEERS_CONNECTIONS:-32} dur=${PEERS_DURATION:-10s}
+  local conns=${PEERS_CONNECTIONS:-32} dur=${PEERS_DURATION:-10s}
   # Where CPU 1's time goes per request: the front's and the backend's CPU
   # time, and how often the backend went to sleep (and so had to be woken:
   # each is a context switch away from the front and back).
@@ -76,10 +75,10 @@ same_topology() {
   for t in "nginx-front=18403=$(nginx_worker "$run/front")" "variantd-proxy*=18402=${pids[1]}"; do
     local name=${t%%=*} rest=${t#*=}
     local url="http://127.0.0.1:${rest%%=*}/process/hello" front_pid=${rest#*=}
-    taskset -c "$wrk_cpus" wrk -t1 -c"$conns" -d2s -s "$PEERS/wrk/user_keys.lua" "$url" >/dev/null
+    taskset -c "$WRK_CPUS" wrk -t1 -c"$conns" -d2s -s "$LUA" "$url" >/dev/null
     local before; before=$(snapshot "$front_pid" "$backend")
     local result
-    result=$(taskset -c "$wrk_cpus" wrk -t1 -c"$conns" -d"$dur" -s "$PEERS/wrk/user_keys.lua" "$url")
+    result=$(taskset -c "$WRK_CPUS" wrk -t1 -c"$conns" -d"$dur" -s "$LUA" "$url")
     local after; after=$(snapshot "$front_pid" "$backend")
     echo "$result" | awk -v n="$name" -v before="$before" -v after="$after" '/^PEERS_RESULT/ {
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
