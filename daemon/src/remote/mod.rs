@@ -170,14 +170,14 @@ impl RemoteVariant {
             RemoteError::Upstream(format!("invalid upstream path: {e}"))
         };
         // Pushed, not `format!`ed: this runs for every proxied request.
-        let mut target = String::with_capacity(self.base_path.len() + path.len() + 1 + query.len());
-        target.push_str(&self.base_path);
-        target.push_str(path);
+        let mut joined = String::with_capacity(self.base_path.len() + path.len() + 1 + query.len());
+        joined.push_str(&self.base_path);
+        joined.push_str(path);
         if !query.is_empty() {
-            target.push('?');
-            target.push_str(query);
+            joined.push('?');
+            joined.push_str(query);
         }
-        let path_and_query = PathAndQuery::try_from(target).map_err(|e| invalid(&e))?;
+        let path_and_query = PathAndQuery::try_from(joined).map_err(|e| invalid(&e))?;
         let mut parts = uri::Parts::default();
         parts.scheme = Some(Scheme::HTTP);
         parts.authority = Some(self.authority.clone());
