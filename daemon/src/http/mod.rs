@@ -86,11 +86,14 @@ const FIXED_FIRST_SEGMENTS: [&str; 7] = [
 /// and a `%` anywhere says yes, because actix matches resources against the
 /// path with its escapes decoded. A no too many would hide an endpoint.
 fn may_be_fixed(path: &str) -> bool {
-    if path.contains('%') {
+    // Bytes, not `str` patterns: their searcher set-up outweighs a short path.
+    let path = path.as_bytes();
+    if path.contains(&b'%') {
         return true;
     }
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    FIXED_FIRST_SEGMENTS.contains(&first)
+    let rest = &path[path.iter().take_while(|&&b| b == b'/').count()..];
+    let first = rest.split(|&b| b == b'/').next().unwrap_or_default();
+    FIXED_FIRST_SEGMENTS.iter().any(|s| s.as_bytes() == first)
 }
 
 #[cfg(test)]
