@@ -20,7 +20,8 @@
 # in front of the nginx variant backends (:18211/:18212, started here for
 # all rounds); target 1.0x nginx-split's req/s.
 #
-# Same setup as run-peers: wrk -t1 -c32 on CPU 0 with run-peers' user_keys.lua
+# The order of the servers turns by one each round (the peer too), so no
+# server always runs in the same slot. Same setup as run-peers: wrk -t1 -c32 on CPU 0 with run-peers' user_keys.lua
 # (user0 … user9999), servers on CPU 1. Needs the floor built once by
 # ../shared/peers/run-peers.sh (it installs it), and nginx for --proxy. Each
 # measurement: 2 s warm-up, then PEERS_DURATION (default 8s).
@@ -117,16 +118,28 @@ fi
 
 echo "alternate ($mode mode): $ROUNDS rounds of $PEER, ${servers[*]%%=*}; wrk -t1 -c32 -d$DURATION"
 printf "name\treq/s\tp50_us\tp99_us\n"
-for round in $(seq 1 "$ROUNDS"); do
-  if [ $mode = plugin ]; then
-    run_server floor $FLOOR_PORT var/alternate-floor.log \
-      env ACTIX_FLOOR_ADDR="127.0.0.1:$FLOOR_PORT" "$FLOOR"
+# Entry 0 is the peer, entry k the k-th variantd binary.
+run_entry() { # INDEX
+  if [ "$1" -eq 0 ]; then
+    if [ $mode = plugin ]; then
+      run_server floor $FLOOR_PORT var/alternate-floor.log \
+        env ACTIX_FLOOR_ADDR="127.0.0.1:$FLOOR_PORT" "$FLOOR"
+    else
+      run_server nginx-split "$PEER_PORT" var/alternate-nginx-split.log "${split_cmd[@]}"
+    fi
   else
-    run_server nginx-split "$PEER_PORT" var/alternate-nginx-split.log "${split_cmd[@]}"
-  fi
-  for s in "${servers[@]}"; do
+    local s=${servers[$(($1 - 1))]}
     run_server "${s%%=*}" $VARIANTD_PORT "var/alternate-${s%%=*}.log" \
       "${s#*=}" --config "$CONFIG"
+  fi
+}
+# The order turns by one each round: with a fixed order the same binary
+# of two identical-but-for-a-change builds came out ~10% slower in the
+# second slot, whichever build it was (8 rounds each way on this VM).
+entries=$((${#servers[@]} + 1))
+for round in $(seq 1 "$ROUNDS"); do
+  for i in $(seq 0 $((entries - 1))); do
+    run_entry $(((round - 1 + i) % entries))
   done
 done
 
@@ -146,7 +159,7 @@ p99_head = f", p99 (rounds <= {target_p99})" if target_p99 else ", p99"
 print(f"{'server':<12} {'req/s':>10} {'p50':>8} {'p99':>8}  per round vs {peer_name}: req/s (rounds >= {target_rps}){p99_head}")
 for name, rs in rows.items():
     # The VM drifts by 10-30% between minutes, so each server is compared
-    # with the peer measured right before it, and the ratios' median kept.
+    # with the peer measured in the same round, and the ratios' median kept.
     vs = [r[0] / f[0] for r, f in zip(rs, peer)]
     vs_p99 = [r[2] / f[2] for r, f in zip(rs, peer)]
     p99_met = f" ({sum(v <= target_p99 for v in vs_p99)}/{len(vs_p99)})" if target_p99 else ""
