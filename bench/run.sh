@@ -15,7 +15,7 @@
 # everything run-peers.sh reads (PEERS_DURATION, PEERS_CONNECTIONS, ...).
 # Pinning as the peers do it: every server on CPU 1 (PEERS_SERVER_CPUS),
 # wrk on CPU 0 (PEERS_WRK_CPUS). Loopback only. Not a test: nothing fails on
-# a timing.
+# a timing. The last line says how much CPU time the host took from the VM.
 set -euo pipefail
 # shellcheck source=bench/peers-env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/peers-env.sh"
@@ -43,6 +43,12 @@ start() { # NAME CONFIG PORT
 }
 start plugin "$ROOT/bench/plugin-mode.toml" 18401
 start proxy "$ROOT/bench/proxy-mode.toml" 18402
+
+# "steal total" in ticks since boot, over all CPUs (/proc/stat's first line).
+# Fields 2-9: user nice system idle iowait irq softirq steal (guest time is
+# already inside user).
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat; }
+ticks_before=$(cpu_ticks)
 
 out=$ROOT/var/bench-peers.out
 "$PEERS/run-peers.sh" all \
@@ -121,3 +127,12 @@ awk '
         ratio(rps[s], rps["nginx-split"]), ratio(rps[s], rps["seed-replica"]), ratio(rps[s], rps["nginx-front"]), busy[s]
     }
   }' "$out"
+
+# Time the hypervisor gave this VM's vCPUs to someone else. "others" above
+# sees only this VM's processes; steal is the host's share, and it moves
+# every server's numbers at once, by more than any change to variantd.
+read -r steal_before total_before <<<"$ticks_before"
+read -r steal_after total_after <<<"$(cpu_ticks)"
+awk -v s=$((steal_after - steal_before)) -v t=$((total_after - total_before)) 'BEGIN {
+  printf "\nhost steal during the run: %.1f%% of CPU time%s\n", (t > 0) ? 100 * s / t : 0,
+    (t > 0 && s / t > 0.02) ? " (over 2%: the host was busy; compare ratios within this run only)" : "" }'
