@@ -5,9 +5,10 @@
 #
 # On this VM one run's req/s moves by 10–30% from minute to minute (the
 # host, not the daemon), so a single run-peers table cannot resolve changes
-# of a few percent. This alternates short measurements — the peer, then
-# each variantd binary given (default: variantd=target/release/variantd) —
-# for ROUNDS rounds (default 6) and prints every measurement and, per
+# of a few percent. This alternates short measurements — the peer and
+# each variantd binary given (default: variantd=target/release/variantd),
+# the order turned by one each round so that no server always runs in the
+# same slot — for ROUNDS rounds (default 6) and prints every measurement and, per
 # server, the median req/s, p50 and p99, and the median over rounds of its
 # req/s and p99 against the peer of the same round (with how many rounds
 # meet the issue's targets); two or more binaries are also compared round
@@ -20,8 +21,7 @@
 # in front of the nginx variant backends (:18211/:18212, started here for
 # all rounds); target 1.0x nginx-split's req/s.
 #
-# The order of the servers turns by one each round (the peer too), so no
-# server always runs in the same slot. Same setup as run-peers: wrk -t1 -c32 on CPU 0 with run-peers' user_keys.lua
+# Same setup as run-peers: wrk -t1 -c32 on CPU 0 with run-peers' user_keys.lua
 # (user0 … user9999), servers on CPU 1. Needs the floor built once by
 # ../shared/peers/run-peers.sh (it installs it), and nginx for --proxy. Each
 # measurement: 2 s warm-up, then PEERS_DURATION (default 8s).
