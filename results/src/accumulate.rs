@@ -51,6 +51,8 @@ pub struct InputCounts {
 }
 
 const NOT_EXPOSED: u64 = u64::MAX;
+/// Up to this many names, look up by scanning instead of hashing.
+const LINEAR_SCAN_MAX: usize = 8;
 const PASSED_UNKNOWN: u8 = 2;
 
 /// A unit's first exposure to one decision.
@@ -101,7 +103,7 @@ impl Names {
     const OVERFLOW: &'static str = "(too many distinct names)";
 
     pub fn intern(&mut self, name: &str) -> u16 {
-        if let Some(&i) = self.index.get(name) {
+        if let Some(i) = self.find(name) {
             return i;
         }
         let name = if self.names.len() >= u16::MAX as usize {
@@ -109,7 +111,7 @@ impl Names {
         } else {
             name
         };
-        if let Some(&i) = self.index.get(name) {
+        if let Some(i) = self.find(name) {
             return i;
         }
         let i = self.names.len() as u16;
@@ -119,6 +121,11 @@ impl Names {
     }
 
     pub fn find(&self, name: &str) -> Option<u16> {
+        // A decision has a handful of groups and rules: comparing a few
+        // short strings beats hashing on every exposure line.
+        if self.names.len() <= LINEAR_SCAN_MAX {
+            return self.names.iter().position(|n| n == name).map(|i| i as u16);
+        }
         self.index.get(name).copied()
     }
 }
@@ -236,7 +243,13 @@ impl Accumulator {
     }
 
     fn decision_for(&mut self, exposure: &Exposure<'_>) -> usize {
-        if let Some(&i) = self.decision_index.get(exposure.decision.as_ref()) {
+        let name = exposure.decision.as_ref();
+        let known = if self.decisions.len() <= LINEAR_SCAN_MAX {
+            self.decisions.iter().position(|d| d.name == name)
+        } else {
+            self.decision_index.get(name).copied()
+        };
+        if let Some(i) = known {
             return i;
         }
         let id_type = self
@@ -286,27 +299,6 @@ impl Accumulator {
         unit
     }
 
-    /// The group an exposure assigns, named as the report names it.
-    fn group_name<'e>(&'e self, exposure: &'e Exposure<'_>) -> &'e str {
-        match exposure.kind {
-            ExposureKind::Gate => {
-                if exposure.passed == Some(true) {
-                    GATE_PASS
-                } else {
-                    GATE_FAIL
-                }
-            }
-            // A config rule whose pass percentage failed serves the default
-            // value, like no rule matching; it keeps its rule id for SRM.
-            ExposureKind::Config if exposure.passed == Some(false) => DEFAULT_RULE,
-            ExposureKind::Config if exposure.rule_id.is_empty() => DEFAULT_RULE,
-            ExposureKind::Config => match self.designs.get(&exposure.decision) {
-                Some(design) => design.group_of_rule(&exposure.rule_id),
-                None => &exposure.rule_id,
-            },
-        }
-    }
-
     fn ingest_exposure(&mut self, exposure: &Exposure<'_>) {
         let d = self.decision_for(exposure);
         let namespace = self.decisions[d].namespace;
@@ -315,9 +307,9 @@ impl Accumulator {
             return;
         };
         let unit = self.intern_unit(namespace, id) as usize;
-        let group_name = self.group_name(exposure).to_owned();
+        let group_name = group_name(&self.designs, exposure);
         let decision = &mut self.decisions[d];
-        let group = decision.groups.intern(&group_name);
+        let group = decision.groups.intern(group_name);
         let rule = decision.rules.intern(&exposure.rule_id);
         if decision.first.len() <= unit {
             decision.first.resize(unit + 1, FirstExposure::NONE);
@@ -414,5 +406,26 @@ impl Accumulator {
                 pending.value,
             );
         }
+    }
+}
+
+/// The group an exposure assigns, named as the report names it.
+fn group_name<'e>(designs: &'e Designs, exposure: &'e Exposure<'_>) -> &'e str {
+    match exposure.kind {
+        ExposureKind::Gate => {
+            if exposure.passed == Some(true) {
+                GATE_PASS
+            } else {
+                GATE_FAIL
+            }
+        }
+        // A config rule whose pass percentage failed serves the default
+        // value, like no rule matching; it keeps its rule id for SRM.
+        ExposureKind::Config if exposure.passed == Some(false) => DEFAULT_RULE,
+        ExposureKind::Config if exposure.rule_id.is_empty() => DEFAULT_RULE,
+        ExposureKind::Config => match designs.get(&exposure.decision) {
+            Some(design) => design.group_of_rule(&exposure.rule_id),
+            None => &exposure.rule_id,
+        },
     }
 }
