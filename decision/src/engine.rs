@@ -1,5 +1,6 @@
 //! The decision engine: statsig-rust behind a small, synchronous `decide`.
 
+use crate::definitions::{is_definitions_file, Definitions};
 use crate::error::DecisionError;
 use crate::exposures::{EventCounts, JsonlEventSink};
 use crate::live::FileThenNetworkSpecsAdapter;
@@ -81,7 +82,7 @@ impl DecisionEngine {
     /// reached the engine keeps serving the file and says so in `status()`.
     pub async fn start(settings: StatsigSettings) -> Result<Self, DecisionError> {
         let live = settings.api_key.is_some();
-        let (initial, file_error) = match read_specs_file(&settings) {
+        let (initial, file_error) = match read_specs_source(&settings, 0) {
             Ok((json, _)) => (Some(json), None),
             Err(e) => (None, Some(e.to_string())),
         };
@@ -279,10 +280,11 @@ impl DecisionEngine {
         }
     }
 
-    /// Re-reads the specs file and feeds it to statsig. On error the old specs keep deciding.
+    /// Re-reads the specs file (or definitions file) and feeds it to statsig.
+    /// On error the old specs keep deciding.
     pub fn reload_specs(&self) -> Result<SpecsInfo, DecisionError> {
-        let result =
-            read_specs_file(&self.settings).and_then(|(json, valid)| self.apply(&json, valid));
+        let result = read_specs_source(&self.settings, self.observe())
+            .and_then(|(json, valid)| self.apply(&json, valid));
         self.record(result)
     }
 
@@ -554,6 +556,40 @@ impl fmt::Debug for DecisionEngine {
 }
 
 // ---------------------------------------------------------------------- helpers
+
+/// Reads `specs_path`: a dcs-v2 file as is, or a definitions file (`.toml`)
+/// turned into a dcs-v2 document. `loaded` is the time of the specs statsig
+/// holds (0: none).
+fn read_specs_source(
+    settings: &StatsigSettings,
+    loaded: u64,
+) -> Result<(String, ValidSpecs), DecisionError> {
+    if !is_definitions_file(&settings.specs_path) {
+        return read_specs_file(settings);
+    }
+    let definitions = Definitions::read_file(&settings.specs_path)?;
+    let json = definitions.to_dcs_v2_string(definitions_time(settings, loaded));
+    let valid = specs::validate(&json)?;
+    Ok((json, valid))
+}
+
+/// The `time` a definitions document gets. Statsig keeps whichever document is
+/// newest. Offline every edit must win, so: now, and always after what is
+/// loaded. Live, Statsig's download must be able to replace the file, so the
+/// file's modification time: a console change made after the file's last edit
+/// wins, and an edit made after the console's last change wins until the next one.
+fn definitions_time(settings: &StatsigSettings, loaded: u64) -> u64 {
+    if settings.api_key.is_some() {
+        let modified = std::fs::metadata(&settings.specs_path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64);
+        modified.unwrap_or(1).max(1)
+    } else {
+        now_ms().max(loaded + 1)
+    }
+}
 
 fn read_specs_file(settings: &StatsigSettings) -> Result<(String, ValidSpecs), DecisionError> {
     let json = std::fs::read_to_string(&settings.specs_path).map_err(|source| {

@@ -17,6 +17,11 @@ pub enum DecisionError {
         source: std::io::Error,
     },
 
+    /// The definitions file (`specs_path` ending in `.toml`) is unreadable or
+    /// invalid; the message names file:line:column and the key.
+    #[error(transparent)]
+    Definitions(#[from] crate::definitions::DefinitionsError),
+
     /// The document is not JSON, or not a dcs-v2 specs document.
     #[error("invalid specs: {0}")]
     InvalidSpecs(String),

@@ -8,6 +8,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct StatsigSettings {
     /// Local dcs-v2 specs file: the only source offline, the starting point live.
+    /// A path ending in `.toml` is a definitions file instead (see
+    /// [`crate::definitions`]): it is turned into a dcs-v2 document on every
+    /// (re)load, and an invalid edit is refused like an invalid specs file.
     pub specs_path: PathBuf,
     /// Statsig server secret (from `STATSIG_API_KEY`). `None` = offline.
     pub api_key: Option<SecretKey>,
@@ -24,7 +27,8 @@ pub struct StatsigSettings {
 }
 
 impl StatsigSettings {
-    /// Offline settings reading `specs_path`, with no exposures file.
+    /// Offline settings reading `specs_path` (dcs-v2 JSON, or definitions if it
+    /// ends in `.toml`), with no exposures file.
     pub fn offline(specs_path: impl Into<PathBuf>) -> Self {
         Self {
             specs_path: specs_path.into(),
