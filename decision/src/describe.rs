@@ -39,7 +39,9 @@ pub fn describe_specs(json: &str) -> Result<String, DescribeError> {
         match top.get(key) {
             None | Some(Value::Null) => Ok(&empty),
             Some(Value::Object(map)) => Ok(map),
-            Some(_) => Err(DescribeError::NotSpecs(format!("\"{key}\" is not an object"))),
+            Some(_) => Err(DescribeError::NotSpecs(format!(
+                "\"{key}\" is not an object"
+            ))),
         }
     };
     let conditions = section("condition_map")?;
@@ -53,7 +55,10 @@ pub fn describe_specs(json: &str) -> Result<String, DescribeError> {
         ("layer_configs", "layer"),
     ] {
         for (name, spec) in section(section_name)? {
-            let entity = spec.get("entity").and_then(Value::as_str).unwrap_or(fallback);
+            let entity = spec
+                .get("entity")
+                .and_then(Value::as_str)
+                .unwrap_or(fallback);
             let order = match entity {
                 "feature_gate" => 0,
                 "segment" => 1,
@@ -93,7 +98,10 @@ impl Describer<'_> {
             "dynamic_config" => "dynamic config".to_string(),
             other => other.replace('_', " "),
         };
-        let id_type = spec.get("idType").and_then(Value::as_str).unwrap_or("userID");
+        let id_type = spec
+            .get("idType")
+            .and_then(Value::as_str)
+            .unwrap_or("userID");
         let mut notes = vec![format!("unit {id_type}")];
         if let Some(salt) = spec.get("salt").and_then(Value::as_str) {
             if salt != name {
@@ -114,12 +122,19 @@ impl Describer<'_> {
 
         let default = spec.get("defaultValue").unwrap_or(&Value::Null);
         let is_gate = default.is_boolean();
-        let rules = spec.get("rules").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        let rules = spec
+            .get("rules")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         for (i, rule) in rules.iter().enumerate() {
             let _ = writeln!(out, "  {}. {}", i + 1, self.rule(rule, is_gate, default));
         }
         let otherwise = if !enabled && rules.is_empty() {
-            format!("disabled: everyone gets {} (rule id disabled)", outcome(default, is_gate))
+            format!(
+                "disabled: everyone gets {} (rule id disabled)",
+                outcome(default, is_gate)
+            )
         } else if rules.is_empty() {
             format!("everyone gets {}", outcome(default, is_gate))
         } else {
@@ -145,25 +160,34 @@ impl Describer<'_> {
             head.push_str(&format!(" [{meaning}]"));
         }
 
-        let ids = rule.get("conditions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        let ids = rule
+            .get("conditions")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let conditions = if ids.is_empty() {
             "everyone".to_string()
         } else {
             ids.iter()
-                .map(|id| match id.as_str().and_then(|id| self.conditions.get(id)) {
-                    Some(condition) => condition_words(condition),
-                    None => format!("missing condition {}", plain(id)),
-                })
+                .map(
+                    |id| match id.as_str().and_then(|id| self.conditions.get(id)) {
+                        Some(condition) => condition_words(condition),
+                        None => format!("missing condition {}", plain(id)),
+                    },
+                )
                 .collect::<Vec<_>>()
                 .join(" and ")
         };
 
         let value = rule.get("returnValue").unwrap_or(&Value::Null);
-        let percent = rule.get("passPercentage").and_then(Value::as_f64).unwrap_or(100.0);
+        let percent = rule
+            .get("passPercentage")
+            .and_then(Value::as_f64)
+            .unwrap_or(100.0);
         let result = if percent >= 100.0 {
             outcome(value, is_gate)
         } else if percent <= 0.0 {
-            format!("no one passes the 0% check: {}", outcome(default, is_gate))
+            format!("0% pass, so the default: {}", outcome(default, is_gate))
         } else if is_gate && value.as_bool() != Some(false) {
             format!("{}% pass, the rest fail", number(percent))
         } else {
@@ -197,7 +221,8 @@ fn condition_words(c: &Value) -> String {
         .and_then(|a| a.get("salt"))
         .and_then(Value::as_str)
         .unwrap_or("");
-    let compare = |subject: String| format!("{subject} {} {}", operator_words(op), target_words(target));
+    let compare =
+        |subject: String| format!("{subject} {} {}", operator_words(op), target_words(target));
     match kind {
         "public" => "everyone".into(),
         "user_field" => compare(field.unwrap_or("(no field)").to_string()),
@@ -227,7 +252,13 @@ fn condition_words(c: &Value) -> String {
                 (_, Value::Object(set)) => {
                     let listed: Vec<&String> = set.keys().filter(|k| *k != "-1").collect();
                     match op {
-                        "none" => format!("{bucket} is none of {} allocated buckets of 1000", listed.len()),
+                        _ if listed.is_empty() && op == "any" => {
+                            format!("never ({bucket} in an empty list)")
+                        }
+                        "none" => format!(
+                            "{bucket} is none of {} allocated buckets of 1000",
+                            listed.len()
+                        ),
                         _ => format!("{bucket} is one of {} buckets of 1000", listed.len()),
                     }
                 }

@@ -12,8 +12,7 @@
 //! `enabled: false` and no rules (statsig-rust then reports rule id `disabled`).
 
 use super::{
-    Condition, Definitions, DynamicConfig, Experiment, Gate, ListOperator, Rule, UserField,
-    BUCKETS,
+    Condition, Definitions, DynamicConfig, Experiment, Gate, ListOperator, Rule, UserField, BUCKETS,
 };
 use serde_json::{json, Map, Value};
 

@@ -75,7 +75,10 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     /// The unit id (of the spec's `id_type`) is / is not one of `ids`.
-    UnitId { operator: ListOperator, ids: Vec<String> },
+    UnitId {
+        operator: ListOperator,
+        ids: Vec<String>,
+    },
     /// A user field is / is not one of `values` (case-insensitive, as Statsig's "any of").
     Field {
         field: UserField,
@@ -263,7 +266,10 @@ impl Locator<'_> {
     fn at(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> DefinitionsError {
         let before = &self.text[..span.start.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
-        let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+        let column = before
+            .rfind('\n')
+            .map_or(before.len(), |nl| before.len() - nl - 1)
+            + 1;
         DefinitionsError::Invalid {
             file: self.file.to_string(),
             line,
@@ -302,9 +308,24 @@ impl Validator<'_> {
         // and a name used twice would make every route and log line ambiguous.
         let mut names = BTreeSet::new();
         let sections = [
-            ("gates", raw.gates.iter().map(|(n, s)| (n, s.span())).collect::<Vec<_>>()),
-            ("experiments", raw.experiments.iter().map(|(n, s)| (n, s.span())).collect()),
-            ("dynamic_configs", raw.dynamic_configs.iter().map(|(n, s)| (n, s.span())).collect()),
+            (
+                "gates",
+                raw.gates
+                    .iter()
+                    .map(|(n, s)| (n, s.span()))
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "experiments",
+                raw.experiments.iter().map(|(n, s)| (n, s.span())).collect(),
+            ),
+            (
+                "dynamic_configs",
+                raw.dynamic_configs
+                    .iter()
+                    .map(|(n, s)| (n, s.span()))
+                    .collect(),
+            ),
         ];
         for (section, specs) in &sections {
             for (name, span) in specs {
@@ -348,7 +369,9 @@ impl Validator<'_> {
             return Err(self.loc.at(span, key, "the name is empty"));
         }
         if name.trim() != name {
-            return Err(self.loc.at(span, key, "the name has leading or trailing spaces"));
+            return Err(self
+                .loc
+                .at(span, key, "the name has leading or trailing spaces"));
         }
         if name.starts_with("segment:") {
             return Err(self.loc.at(
@@ -389,7 +412,14 @@ impl Validator<'_> {
         let salt = self.text_or(&e.salt, name, &format!("{key}.salt"))?;
         let parameter = self.optional_text(&e.parameter, &format!("{key}.parameter"))?;
         let targeting = self
-            .rules(&e.targeting, &key, "targeting", RuleKind::Targeting, gates, None)?
+            .rules(
+                &e.targeting,
+                &key,
+                "targeting",
+                RuleKind::Targeting,
+                gates,
+                None,
+            )?
             .into_iter()
             .map(|(rule, _)| rule)
             .collect();
@@ -470,7 +500,9 @@ impl Validator<'_> {
     ) -> Result<Group, DefinitionsError> {
         let name = g.name.get_ref().clone();
         if name.trim().is_empty() {
-            return Err(self.loc.at(g.name.span(), &format!("{key}.name"), "the name is empty"));
+            return Err(self
+                .loc
+                .at(g.name.span(), &format!("{key}.name"), "the name is empty"));
         }
         let id = match &g.id {
             Some(id) => self.text(id, &format!("{key}.id"))?,
@@ -503,7 +535,14 @@ impl Validator<'_> {
         let parameter = self.optional_text(&c.parameter, &format!("{key}.parameter"))?;
         let mut rules = Vec::new();
         for (i, (rule, raw)) in self
-            .rules(&c.rules, &key, "rules", RuleKind::DynamicConfig, gates, None)?
+            .rules(
+                &c.rules,
+                &key,
+                "rules",
+                RuleKind::DynamicConfig,
+                gates,
+                None,
+            )?
             .into_iter()
             .enumerate()
         {
@@ -597,13 +636,11 @@ impl Validator<'_> {
         }
         match (&r.field, &r.any_of, &r.none_of) {
             (None, None, None) => {}
-            (None, Some(list), _) | (None, None, Some(list)) => {
-                return Err(self.loc.at(
-                    list.span(),
-                    &format!("{key}.field"),
-                    "`any_of` / `none_of` need the `field` they test (for example field = \"plan\")",
-                ))
-            }
+            (None, Some(list), _) | (None, None, Some(list)) => return Err(self.loc.at(
+                list.span(),
+                &format!("{key}.field"),
+                "`any_of` / `none_of` need the `field` they test (for example field = \"plan\")",
+            )),
             (Some(field), None, None) => {
                 return Err(self.loc.at(
                     field.span(),
@@ -675,7 +712,9 @@ impl Validator<'_> {
     fn percent(&self, p: &Spanned<f64>, key: &str) -> Result<f64, DefinitionsError> {
         let v = *p.get_ref();
         if !v.is_finite() || !(0.0..=100.0).contains(&v) {
-            return Err(self.loc.at(p.span(), key, format!("{v} is not a percent from 0 to 100")));
+            return Err(self
+                .loc
+                .at(p.span(), key, format!("{v} is not a percent from 0 to 100")));
         }
         Ok(v)
     }
@@ -727,10 +766,16 @@ impl Validator<'_> {
         key: &str,
     ) -> Result<Vec<String>, DefinitionsError> {
         if list.get_ref().is_empty() {
-            return Err(self.loc.at(list.span(), key, "the list is empty; a rule on it would match no one"));
+            return Err(self.loc.at(
+                list.span(),
+                key,
+                "the list is empty; a rule on it would match no one",
+            ));
         }
         if list.get_ref().iter().any(|s| s.is_empty()) {
-            return Err(self.loc.at(list.span(), key, "the list holds an empty string"));
+            return Err(self
+                .loc
+                .at(list.span(), key, "the list holds an empty string"));
         }
         Ok(list.get_ref().clone())
     }
@@ -742,13 +787,19 @@ impl Validator<'_> {
         key: &str,
     ) -> Result<Vec<Value>, DefinitionsError> {
         if list.get_ref().is_empty() {
-            return Err(self.loc.at(list.span(), key, "the list is empty; a rule on it would match no one"));
+            return Err(self.loc.at(
+                list.span(),
+                key,
+                "the list is empty; a rule on it would match no one",
+            ));
         }
         list.get_ref()
             .iter()
             .map(|v| match v {
                 toml::Value::String(s) if s.is_empty() => {
-                    Err(self.loc.at(list.span(), key, "the list holds an empty string"))
+                    Err(self
+                        .loc
+                        .at(list.span(), key, "the list holds an empty string"))
                 }
                 toml::Value::String(_)
                 | toml::Value::Integer(_)
@@ -757,7 +808,10 @@ impl Validator<'_> {
                 other => Err(self.loc.at(
                     list.span(),
                     key,
-                    format!("holds a {}; only strings, numbers and booleans can be compared", other.type_str()),
+                    format!(
+                        "holds a {}; only strings, numbers and booleans can be compared",
+                        other.type_str()
+                    ),
                 )),
             })
             .collect()
@@ -806,7 +860,9 @@ fn toml_to_json(v: &toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        toml::Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),

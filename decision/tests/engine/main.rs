@@ -1,6 +1,7 @@
 //! Integration tests of variantd-decision: real statsig-rust evaluation, no mocks,
 //! no network. One test binary (statsig-rust makes every binary slow to link).
 
+mod definitions;
 mod exposures;
 mod live;
 mod reload;
