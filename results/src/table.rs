@@ -105,6 +105,41 @@ fn render_decision(out: &mut String, d: &DecisionResult) {
             false, false, true, true, false, false, true, false, false, false, true,
         ],
     );
+    for verdict in verdicts(d) {
+        let _ = writeln!(out, "  {verdict}");
+    }
+}
+
+/// Per event, the treatment with the highest lift over the control, and
+/// whether it is significant: at 5% for one look (p-value), and at any
+/// number of looks (its always-valid interval excludes 0).
+fn verdicts(d: &DecisionResult) -> Vec<String> {
+    let control = d.control.as_deref().unwrap_or("-");
+    let mut out = Vec::new();
+    for rows in d.metrics.chunk_by(|a, b| a.event == b.event) {
+        let best = rows
+            .iter()
+            .filter_map(|m| Some((m, m.lift?)))
+            .max_by(|(_, a), (_, b)| a.total_cmp(b));
+        let Some((best, lift)) = best else {
+            continue;
+        };
+        let significance = match (best.p_value, best.sequential_ci) {
+            (_, Some([lo, hi])) if lo > 0.0 || hi < 0.0 => {
+                "significant, even with peeking (always-valid interval excludes 0)"
+            }
+            (Some(p), _) if p < 0.05 => "significant at 5% for a single look, not yet with peeking",
+            _ => "not significant",
+        };
+        out.push(format!(
+            "{}: best {} {} vs {control} (p = {}): {significance}",
+            best.event,
+            best.group,
+            signed_percent(lift),
+            best.p_value.map_or_else(|| "-".to_owned(), format_p),
+        ));
+    }
+    out
 }
 
 fn metric_row(m: &MetricRow) -> Vec<String> {
