@@ -111,6 +111,11 @@ impl Targets {
         if parent == self.plugin_dir && !temporary && (configmap_swap || name.ends_with(".so")) {
             add(ReloadScope::Plugins);
         }
+        // The directory's own mode changed (a `chmod o-w` that ends a
+        // refusal of every file in it).
+        if path == self.plugin_dir {
+            add(ReloadScope::Plugins);
+        }
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Config {
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
     pub decision_headers: DecisionHeaders,
+    pub body_timeout: std::time::Duration,
+    pub max_connections: usize,
+    pub admin_listen: Option<String>,
     pub plugins: PluginsConfig,
     pub statsig: StatsigConfig,
     pub user: UserConfig,
@@ -58,6 +61,8 @@ pub struct PluginsConfig {
     pub max_retained_libraries: usize,
     pub debounce_ms: u64,
     pub watch: bool,
+    /// Lower-case hex digests; empty = any trusted file.
+    pub allowed_sha256: Vec<String>,
 }
 
 impl PluginsConfig {
@@ -71,6 +76,9 @@ impl PluginsConfig {
 pub struct StatsigConfig {
     pub specs_file: PathBuf,
     pub exposures_file: Option<PathBuf>,
+    pub exposures_flush: std::time::Duration,
+    pub exposures_max_bytes: u64,
+    pub exposures_keep: usize,
     pub init_timeout_ms: u64,
     pub environment: Option<String>,
     pub api_url: Option<String>,
@@ -161,6 +169,7 @@ impl RouteDecision {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub listen: Option<String>,
+    pub admin_listen: Option<String>,
     pub plugin_dir: Option<PathBuf>,
     pub specs_file: Option<PathBuf>,
     pub workers: Option<usize>,
@@ -194,6 +203,9 @@ impl Config {
     fn apply(&mut self, o: &Overrides) {
         if let Some(listen) = &o.listen {
             self.listen = listen.clone();
+        }
+        if let Some(admin) = &o.admin_listen {
+            self.admin_listen = Some(admin.clone());
         }
         if let Some(dir) = &o.plugin_dir {
             self.plugins.dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
@@ -251,6 +263,36 @@ fn resolve(
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    let mut allowed_sha256 = Vec::new();
+    for (i, h) in raw.plugins.allowed_sha256.iter().enumerate() {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(loc.at_key(
+                &format!("plugins.allowed_sha256[{i}]"),
+                format!("`{h}` is not a SHA-256 digest (64 hex digits)"),
+            ));
+        }
+        allowed_sha256.push(h.to_ascii_lowercase());
+    }
+    if raw.server.body_timeout_secs == 0 {
+        return Err(loc.at_key("server.body_timeout_secs", "must be at least 1".into()));
+    }
+    if raw.server.max_connections == 0 {
+        return Err(loc.at_key("server.max_connections", "must be at least 1".into()));
+    }
+    if let Some(admin) = &raw.server.admin_listen {
+        if admin.parse::<SocketAddr>().is_err() {
+            return Err(loc.at_key(
+                "server.admin_listen",
+                format!("`{admin}` is not an address like 127.0.0.1:9090"),
+            ));
+        }
+    }
+    if !(1..=1000).contains(&raw.statsig.exposures_flush_ms) {
+        return Err(loc.at_key(
+            "statsig.exposures_flush_ms",
+            "must be between 1 and 1000: exposures are to be on disk within a second".into(),
+        ));
+    }
     let user = &raw.user;
     if user.key_query.is_none() && user.key_header.is_none() && user.key_cookie.is_none() {
         return Err(loc.at_key(
@@ -499,16 +541,23 @@ fn resolve(
             .map(|u| u.trim_end_matches('/').to_string()),
         max_body_bytes: raw.server.max_body_bytes,
         decision_headers: raw.server.decision_headers,
+        body_timeout: std::time::Duration::from_secs(raw.server.body_timeout_secs),
+        max_connections: raw.server.max_connections,
+        admin_listen: raw.server.admin_listen.clone(),
         plugins: PluginsConfig {
             dir: abs(&raw.plugins.dir),
             include,
             max_retained_libraries: raw.plugins.max_retained_libraries,
             debounce_ms: raw.plugins.debounce_ms,
             watch: raw.plugins.watch,
+            allowed_sha256,
         },
         statsig: StatsigConfig {
             specs_file: abs(&raw.statsig.specs_file),
             exposures_file: raw.statsig.exposures_file.as_deref().map(abs),
+            exposures_flush: std::time::Duration::from_millis(raw.statsig.exposures_flush_ms),
+            exposures_max_bytes: raw.statsig.exposures_max_bytes,
+            exposures_keep: raw.statsig.exposures_keep,
             init_timeout_ms: raw.statsig.init_timeout_ms,
             environment: raw.statsig.environment.clone(),
             api_url: raw.statsig.api_url.clone(),

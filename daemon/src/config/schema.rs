@@ -44,7 +44,8 @@ pub struct ServerSection {
     #[serde(default)]
     pub log_format: LogFormat,
     /// Base URL other services should use to reach this daemon (for
-    /// `/endpoints`); default: `http://<listen address>`.
+    /// `/endpoints`); default: the caller's `Host` when well-formed, else
+    /// the listen address.
     #[serde(default)]
     pub public_url: Option<String>,
     /// Largest request body accepted, in bytes (plugins receive it whole).
@@ -53,6 +54,19 @@ pub struct ServerSection {
     /// Which `x-variantd-*` headers tell the client how it was routed.
     #[serde(default)]
     pub decision_headers: DecisionHeaders,
+    /// Longest time a request body may take to arrive, in seconds; a client
+    /// that stalls is answered 408 and its connection closed.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_secs: u64,
+    /// Open client connections at most, in all; past it new connections wait
+    /// in the kernel's backlog until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A separate `host:port` for the admin API. When set, `/admin/*` is
+    /// served only there, never on `listen`, so nothing that reaches the
+    /// public listener (a root proxying to this daemon, say) can reach it.
+    #[serde(default)]
+    pub admin_listen: Option<String>,
 }
 
 impl Default for ServerSection {
@@ -116,6 +130,9 @@ pub struct PluginsSection {
     /// Whether to watch `dir`, the config and the specs files for changes.
     #[serde(default = "default_true")]
     pub watch: bool,
+    /// When not empty, only files whose SHA-256 (hex) is listed load.
+    #[serde(default)]
+    pub allowed_sha256: Vec<String>,
 }
 
 impl Default for PluginsSection {
@@ -133,6 +150,17 @@ pub struct StatsigSection {
     /// Offline: exposures and custom events are appended here as JSON lines.
     #[serde(default)]
     pub exposures_file: Option<PathBuf>,
+    /// Offline: how often queued exposures and events are written (ms, at
+    /// most 1000): what a crash (kill -9, OOM) can lose.
+    #[serde(default = "default_exposures_flush_ms")]
+    pub exposures_flush_ms: u64,
+    /// Offline: the exposures file is rotated (`.1`, `.2`, ...) before it
+    /// grows past this many bytes; 0 = never.
+    #[serde(default = "default_exposures_max_bytes")]
+    pub exposures_max_bytes: u64,
+    /// Offline: rotated exposures files kept besides the current one.
+    #[serde(default = "default_exposures_keep")]
+    pub exposures_keep: usize,
     /// Live mode: longest time startup waits for Statsig.
     #[serde(default = "default_init_timeout_ms")]
     pub init_timeout_ms: u64,
@@ -284,6 +312,21 @@ fn default_shutdown_timeout() -> u64 {
 }
 fn default_true() -> bool {
     true
+}
+fn default_body_timeout() -> u64 {
+    30
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_exposures_flush_ms() -> u64 {
+    1000
+}
+fn default_exposures_max_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_exposures_keep() -> usize {
+    5
 }
 fn default_max_body() -> usize {
     16 * 1024 * 1024

@@ -265,6 +265,17 @@ impl Control {
         }
     }
 
+    /// Plugin files refused as of the last reload, which `/readyz` reports.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        self.committed
+            .load()
+            .dir
+            .refused
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// The last refused config and specs reloads, which `/readyz` reports as
     /// warnings (the previous state keeps serving, so they do not fail it).
     pub fn last_errors(&self) -> Vec<ReloadError> {

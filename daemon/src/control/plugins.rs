@@ -6,10 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
-
 use crate::config::PluginsConfig;
-use crate::plugin_host::{LoadError, Loader, PluginLibrary};
+use crate::plugin_host::{LoadError, Loader, PluginLibrary, TrustedDir};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Refusal {
@@ -66,43 +64,67 @@ impl PluginDir {
     pub fn scan(&mut self, loader: &Loader, config: &PluginsConfig) -> ScanOutcome {
         let files = list_plugin_files(&config.dir, config);
         let mut candidates: Vec<Arc<PluginLibrary>> = Vec::new();
+        let dir = TrustedDir::check(&config.dir);
         for file in &files {
+            // Trust is judged from the metadata every scan, before anything
+            // remembered is consulted: a refusal for a file's mode or place
+            // lasts exactly as long as its cause. A refused file is also
+            // forgotten, so the fix (a chmod, which changes nothing a
+            // content hash sees) loads it.
+            let inspected = match &dir {
+                Ok(dir) => dir.inspect(file).map_err(LoadError::from),
+                Err(e) => Err(LoadError::from(e.clone())),
+            };
+            let (real, meta) = match inspected {
+                Ok(found) => found,
+                Err(e) => {
+                    self.refuse_untrusted(file, e);
+                    continue;
+                }
+            };
+            let dir = dir.as_ref().expect("inspected under a trusted directory");
             // Stamped before reading: a file changing under the read gets a
             // new stamp, so the next scan reads it again.
-            let Ok(stamp) = std::fs::metadata(file).map(|m| Stamp::of(&m)) else {
-                continue;
-            };
-            let sha = match self.seen.get(file) {
-                Some((seen, sha)) if *seen == stamp => sha.clone(),
-                _ => {
-                    let Ok(bytes) = std::fs::read(file) else {
-                        continue;
-                    };
-                    hex::encode(Sha256::digest(&bytes))
-                }
-            };
-            // Unchanged since the last scan, or (after a forced reload forgot
-            // the hashes) the very content already serving: nothing to load.
-            // A forced reload thus retries refused files without churning a
-            // new copy of every healthy plugin.
-            if self.seen.get(file).is_some_and(|(_, seen)| *seen == sha)
-                || self
-                    .current
+            let stamp = Stamp::of(&meta);
+            let serving = |sha: &str| {
+                self.current
                     .values()
                     .any(|l| l.file == *file && l.sha256 == sha)
-            {
-                if self
-                    .current
-                    .values()
-                    .any(|l| l.file == *file && l.sha256 == sha)
-                {
-                    self.refused.remove(file);
+            };
+            if let Some((seen, sha)) = self.seen.get(file) {
+                // Unchanged since the last scan: nothing to load (and a
+                // refusal for its content stands).
+                if *seen == stamp {
+                    if serving(sha) {
+                        self.refused.remove(file);
+                    }
+                    continue;
                 }
-                self.seen.insert(file.clone(), (stamp, sha));
+            }
+            let trusted = match dir.read(&real, &config.allowed_sha256) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.refuse_untrusted(file, e.into());
+                    continue;
+                }
+            };
+            let stamp = Stamp::of(&trusted.metadata);
+            let sha = trusted.sha256.clone();
+            // The same content as last time (the stamp changed but not the
+            // bytes), or (after a forced reload forgot the hashes) the very
+            // content already serving: nothing to load. A forced reload thus
+            // retries refused files without churning a new copy of every
+            // healthy plugin.
+            let same_as_seen = self.seen.get(file).is_some_and(|(_, seen)| *seen == sha);
+            self.seen.insert(file.clone(), (stamp, sha.clone()));
+            if serving(&sha) {
+                self.refused.remove(file);
                 continue;
             }
-            self.seen.insert(file.clone(), (stamp, sha));
-            match loader.load(file) {
+            if same_as_seen {
+                continue;
+            }
+            match loader.load_bytes(file, &trusted.bytes, trusted.sha256) {
                 Ok(lib) => {
                     self.refused.remove(file);
                     candidates.push(lib);
@@ -155,14 +177,29 @@ impl PluginDir {
         }
     }
 
+    /// Refuse a file for what it is now (its mode, owner, place, hash).
+    /// Every scan judges that afresh; a refusal that stands is reported
+    /// once, not at every file event in the directory.
+    fn refuse_untrusted(&mut self, file: &Path, e: LoadError) {
+        self.seen.remove(file);
+        if !self
+            .refused
+            .get(file)
+            .is_some_and(|r| r.reason == e.to_string())
+        {
+            self.refuse(file, &e);
+        }
+    }
+
     pub fn refuse(&mut self, file: &Path, e: &LoadError) {
+        let reason = e.to_string();
         tracing::error!(file = %file.display(), reason = %e, "plugin refused; the previous state keeps serving");
         crate::metrics::plugin_event("refused");
         self.refused.insert(
             file.to_path_buf(),
             Refusal {
                 file: file.to_path_buf(),
-                reason: e.to_string(),
+                reason,
                 at: SystemTime::now(),
             },
         );

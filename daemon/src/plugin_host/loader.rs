@@ -22,6 +22,9 @@ use super::retention::Retention;
 pub enum LoadError {
     #[error("cannot read file: {0}")]
     Read(String),
+    /// The file, its directory or its link is not safe to load (see `trust`).
+    #[error("{0}")]
+    Untrusted(#[from] super::trust::TrustError),
     #[error("not a shared library (no ELF header)")]
     NotSharedLibrary,
     /// Checked before `dlopen`: glibc maps a file truncated inside a loadable
@@ -84,19 +87,30 @@ impl Loader {
     /// see [`super::PluginInstance::init`].
     pub fn load(&self, file: &Path) -> Result<Arc<PluginLibrary>, LoadError> {
         let bytes = std::fs::read(file).map_err(|e| LoadError::Read(e.to_string()))?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        self.load_bytes(file, &bytes, sha256)
+    }
+
+    /// Load `bytes`, already read from `file` and hashed (as the plugin
+    /// directory's scan does, once per changed file, after its trust checks).
+    pub fn load_bytes(
+        &self,
+        file: &Path,
+        bytes: &[u8],
+        sha256: String,
+    ) -> Result<Arc<PluginLibrary>, LoadError> {
         if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
             return Err(LoadError::NotSharedLibrary);
         }
-        check_elf_extents(&bytes).map_err(LoadError::Malformed)?;
+        check_elf_extents(bytes).map_err(LoadError::Malformed)?;
         if let Some(limit) = self.retention.over_limit() {
             return Err(limit);
         }
-        let sha256 = hex::encode(Sha256::digest(&bytes));
         let file_name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let copy = PrivateCopy::new(&file_name, &bytes)
+        let copy = PrivateCopy::new(&file_name, bytes)
             .map_err(|e| LoadError::Read(format!("private copy: {e}")))?;
         let (library, descriptor, name, version) = match open_and_validate(copy.path()) {
             Ok(opened) => opened,

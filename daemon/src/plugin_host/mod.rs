@@ -8,9 +8,11 @@ mod library;
 mod loader;
 mod private_copy;
 mod retention;
+mod trust;
 
 pub use instance::{CallError, PluginInstance, PluginRequest, PluginResponse};
 pub use library::PluginLibrary;
 pub use loader::{code_name, LoadError, Loader};
 pub use private_copy::PrivateCopy;
 pub use retention::{OpenLibraryStatus, RetainedLibrary, Retention};
+pub use trust::{TrustError, TrustedDir};
