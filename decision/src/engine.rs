@@ -134,6 +134,7 @@ impl DecisionEngine {
                 Some(path) => {
                     options.event_logging_adapter = Some(Arc::new(JsonlEventSink::new(
                         path.clone(),
+                        settings.exposures_rotation,
                         event_counts.clone(),
                     )))
                 }
@@ -348,6 +349,7 @@ impl DecisionEngine {
             dynamic_configs: known.dynamic_configs.clone(),
             events_written: self.event_counts.written.load(Ordering::Relaxed),
             events_dropped: self.event_counts.dropped.load(Ordering::Relaxed),
+            events_write_failures: self.event_counts.write_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -398,6 +400,36 @@ impl DecisionEngine {
                 "flushing statsig events timed out"
             );
         }
+    }
+
+    /// Offline with an exposures file: a task that flushes every
+    /// `exposures_flush_interval`, so exposures are on disk within that
+    /// time (statsig itself waits up to a minute or 2,000 events). Ends when
+    /// the engine is dropped or shut down. `None` when there is nothing to
+    /// flush to (live mode sends to Statsig on statsig's own schedule).
+    pub fn spawn_flusher(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        if self.live_adapter.is_some() || self.settings.exposures_path.is_none() {
+            return None;
+        }
+        let every = self
+            .settings
+            .exposures_flush_interval
+            .max(Duration::from_millis(1));
+        let engine = Arc::downgrade(self);
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                if engine.shut_down.load(Ordering::SeqCst) {
+                    return;
+                }
+                engine.flush().await;
+            }
+        }))
     }
 
     /// Flushes and stops statsig's background work, bounded in time (live: about

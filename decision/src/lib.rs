@@ -38,8 +38,9 @@ pub use definitions::{build_specs_from_file, is_definitions_file, Definitions, D
 pub use describe::{describe_specs, DescribeError};
 pub use engine::DecisionEngine;
 pub use error::DecisionError;
-pub use pull::{pull_specs, PullError};
+pub use exposures::Rotation;
 pub use model::{Decision, DecisionKind, DecisionSpec, EventValue, UserContext};
+pub use pull::{pull_specs, PullError};
 pub use settings::{SecretKey, StatsigSettings};
 pub use specs::SpecsInfo;
 pub use status::EngineStatus;

@@ -19,6 +19,11 @@ pub struct StatsigSettings {
     /// Offline: exposures and custom events are appended here as JSON lines.
     /// `None` = offline events are discarded. Ignored live (events go to Statsig).
     pub exposures_path: Option<PathBuf>,
+    /// Offline: when the exposures file is rotated.
+    pub exposures_rotation: crate::Rotation,
+    /// Offline: queued exposures and events are written at least this often
+    /// (see [`crate::DecisionEngine::spawn_flusher`]): what a crash can lose.
+    pub exposures_flush_interval: Duration,
     /// Statsig environment tier ("production", "staging", ...).
     pub environment: Option<String>,
     /// Live mode: base URL replacing Statsig's API (proxies, tests). The engine
@@ -35,6 +40,8 @@ impl StatsigSettings {
             api_key: None,
             init_timeout: Duration::from_secs(3),
             exposures_path: None,
+            exposures_rotation: crate::Rotation::default(),
+            exposures_flush_interval: Duration::from_secs(1),
             environment: None,
             api_url: None,
         }

@@ -29,6 +29,10 @@ pub struct EngineStatus {
     pub dynamic_configs: Vec<String>,
     /// Offline: exposures and events appended to the JSONL file so far.
     pub events_written: u64,
-    /// Offline: exposures and events lost because the file could not be written.
+    /// Offline: exposures and events lost because the file could not be
+    /// written for so long that over 64 MiB of them waited.
     pub events_dropped: u64,
+    /// Offline: writes to the JSONL file that failed (their events are kept
+    /// and written again with the next flush).
+    pub events_write_failures: u64,
 }

@@ -19,12 +19,11 @@ async fn unreachable_statsig_keeps_serving_the_file() {
     bounded(async {
         let init_timeout = Duration::from_millis(1500);
         let settings = StatsigSettings {
-            specs_path: shipped_specs_path(),
             api_key: Some(SecretKey::new(FAKE_KEY)),
             init_timeout,
-            exposures_path: None,
             environment: Some("test".into()),
             api_url: Some(dead_loopback_url()),
+            ..StatsigSettings::offline(shipped_specs_path())
         };
         assert!(!format!("{settings:?}").contains(FAKE_KEY));
 
