@@ -20,6 +20,9 @@ pub struct Cli {
     /// Listen address, e.g. 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, env = "VARIANTD_LISTEN")]
     pub listen: Option<String>,
+    /// Address of the admin API's own listener (`server.admin_listen`).
+    #[arg(long, env = "VARIANTD_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
     /// Directory of plugin libraries.
     #[arg(long, env = "VARIANTD_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
@@ -38,6 +41,7 @@ impl Cli {
     pub fn overrides(&self) -> Overrides {
         Overrides {
             listen: self.listen.clone(),
+            admin_listen: self.admin_listen.clone(),
             plugin_dir: self.plugin_dir.clone(),
             specs_file: self.specs.clone(),
             workers: self.workers,

@@ -110,6 +110,15 @@ fn describe() {
         "variantd_events_dropped_total",
         "Offline: exposures and events lost because the file could not be written."
     );
+    metrics::describe_counter!(
+        "variantd_events_write_failures_total",
+        "Offline: failed writes to the JSONL file; their events are retried with the next flush."
+    );
+    metrics::describe_gauge!("variantd_connections_open", "Client connections open now.");
+    metrics::describe_counter!(
+        "variantd_connection_limit_reached_total",
+        "Connections accepted while server.max_connections were already open; new ones wait."
+    );
     metrics::describe_gauge!(
         "variantd_specs_age_seconds",
         "Age of the Statsig specs in use."
@@ -195,9 +204,10 @@ pub fn fallback(from: &str, to: &str) {
         .increment(1);
 }
 
-pub fn specs(source: &str, age_seconds: f64, events_written: u64, events_dropped: u64) {
-    counter!("variantd_events_written_total").absolute(events_written);
-    counter!("variantd_events_dropped_total").absolute(events_dropped);
+pub fn specs(source: &str, age_seconds: f64, events: &variantd_decision::EngineStatus) {
+    counter!("variantd_events_written_total").absolute(events.events_written);
+    counter!("variantd_events_dropped_total").absolute(events.events_dropped);
+    counter!("variantd_events_write_failures_total").absolute(events.events_write_failures);
     for s in ["file", "live", "none"] {
         gauge!("variantd_specs_source", "source" => s).set(if s == source { 1.0 } else { 0.0 });
     }

@@ -30,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let listen = config.listen_addr()?;
     let prometheus = crate::metrics::install();
+    raise_fd_limit();
 
     let api_key = std::env::var("STATSIG_API_KEY")
         .ok()
@@ -40,6 +41,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         api_key,
         init_timeout: Duration::from_millis(config.statsig.init_timeout_ms),
         exposures_path: config.statsig.exposures_file.clone(),
+        exposures_rotation: variantd_decision::Rotation {
+            max_bytes: config.statsig.exposures_max_bytes,
+            keep: config.statsig.exposures_keep,
+        },
+        exposures_flush_interval: config.statsig.exposures_flush,
         environment: config.statsig.environment.clone(),
         api_url: config.statsig.api_url.clone(),
     };
@@ -48,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .context("starting the Statsig engine")?,
     );
+    let flusher = engine.spawn_flusher();
     let status = engine.status();
     tracing::info!(mode = status.mode, source = status.source, ready = status.ready, specs = %status.specs_path, "statsig engine started");
     if let Some(e) = &status.last_error {
@@ -62,6 +69,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         config.plugins.watch,
         config.statsig.decision_cache_entries,
     );
+    let max_connections = config.max_connections;
+    let admin_listen = match &config.admin_listen {
+        Some(a) => Some(a.parse::<std::net::SocketAddr>().with_context(|| {
+            format!("server.admin_listen `{a}` is not an address like 127.0.0.1:9090")
+        })?),
+        None => None,
+    };
     let control = Control::start(config, config_path, overrides, engine.clone())?;
     if watch {
         crate::watch::spawn(control.clone()).context("starting the file watcher")?;
@@ -77,22 +91,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         admin_token: std::env::var("VARIANTD_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        admin_listener: std::sync::OnceLock::new(),
     });
-    let server = HttpServer::new(move || {
+    let app_state = state.clone();
+    let connections = crate::http::ConnectionLimit::new(max_connections);
+    let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(app_state.clone())
             .app_data(web::PayloadConfig::new(max_body))
+            .wrap(middleware::from_fn(http::upgrade_guard))
             .wrap(middleware::from_fn(http::access_log))
             .configure(http::configure)
     })
     .workers(workers)
     .shutdown_timeout(shutdown_timeout)
     .disable_signals()
+    // actix counts per worker; the configured bound is for the whole daemon.
+    .max_connections(max_connections.div_ceil(workers).max(1))
+    .on_connect(move |_, extensions| connections.opened(extensions))
     .bind(listen)
     .with_context(|| format!("binding {listen}"))?;
-    for addr in server.addrs() {
+    let public = server.addrs();
+    if let Some(admin) = admin_listen {
+        server = server
+            .bind(admin)
+            .with_context(|| format!("binding server.admin_listen {admin}"))?;
+    }
+    for addr in &public {
         // Tests and scripts read this line to find an ephemeral port.
         println!("variantd listening on http://{addr}");
+    }
+    if let Some(addr) = server.addrs().into_iter().find(|a| !public.contains(a)) {
+        let _ = state.admin_listener.set(addr);
+        println!("variantd admin listening on http://{addr}");
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -103,7 +134,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     server.await.context("HTTP server")?;
     signals.abort();
 
-    tracing::info!("stopped accepting; in-flight requests finished; flushing exposures");
+    match crate::http::in_flight() {
+        0 => tracing::info!("stopped accepting; in-flight requests finished; flushing exposures"),
+        cut => tracing::warn!(
+            requests = cut,
+            timeout_secs = shutdown_timeout,
+            "stopped accepting; the shutdown timeout ended requests still in flight; flushing exposures"
+        ),
+    }
+    if let Some(flusher) = flusher {
+        flusher.abort();
+    }
     engine.shutdown().await;
     control.retention().drain();
     tracing::info!("bye");
@@ -132,7 +173,34 @@ async fn handle_signals(handle: actix_web::dev::ServerHandle, control: Arc<Contr
             }
         }
     }
+    // Requests still waiting for a client's body give up now rather than
+    // holding the stop for the whole shutdown timeout.
+    crate::http::begin_shutdown();
     handle.stop(true).await;
+}
+
+/// Each connection holds a file descriptor; the usual soft limit (1024) is
+/// far below what `max_connections` allows, and the hard limit is the
+/// operator's real bound.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let from = limit.current;
+        limit.current = limit.maximum;
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => {
+                tracing::debug!(
+                    from = from.unwrap_or(0),
+                    to = limit.current.unwrap_or(0),
+                    "raised the open-file limit"
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot raise the open-file limit to its hard limit")
+            }
+        }
+    }
 }
 
 fn warn_unknown_decisions(control: &Control, engine: &DecisionEngine) {

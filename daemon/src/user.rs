@@ -9,19 +9,43 @@ use crate::decide::RequestUser;
 
 use crate::config::UserConfig;
 
-/// The request carried no user key in any configured place.
+/// Why a request has no usable user key.
 #[derive(Debug, thiserror::Error)]
-#[error("missing user key: {}", .tried.join(", "))]
-pub struct MissingUserKey {
-    /// Where we looked, e.g. `query parameter \`user_key\``.
-    pub tried: Vec<String>,
+pub enum UserKeyError {
+    /// It carried none in any configured place.
+    #[error("missing user key: {}", .tried.join(", "))]
+    Missing {
+        /// Where we looked, e.g. `query parameter \`user_key\``.
+        tried: Vec<String>,
+    },
+    /// The query parameter decodes to bytes that are not UTF-8. Decoding
+    /// them lossily would make distinct keys one user (`%ff` and `%fe`
+    /// both become U+FFFD), so such a key is refused.
+    #[error("query parameter `{parameter}` is not valid UTF-8 once percent-decoded")]
+    NotUtf8 { parameter: String },
 }
 
-/// The user key alone, when present.
-pub fn user_key(req: &HttpRequest, cfg: &UserConfig) -> Option<String> {
+impl UserKeyError {
+    /// The JSON error body's details.
+    pub fn detail(&self) -> serde_json::Value {
+        match self {
+            UserKeyError::Missing { tried } => serde_json::json!({ "expected": tried }),
+            UserKeyError::NotUtf8 { parameter } => serde_json::json!({ "parameter": parameter }),
+        }
+    }
+}
+
+/// The user key alone, when present and well-formed.
+pub fn user_key(req: &HttpRequest, cfg: &UserConfig) -> Result<Option<String>, UserKeyError> {
     if let Some(param) = &cfg.key_query {
-        if let Some(v) = query_param(req.query_string(), param).filter(|v| !v.is_empty()) {
-            return Some(v);
+        match query_param(req.query_string(), param) {
+            Some(Ok(v)) if !v.is_empty() => return Ok(Some(v)),
+            Some(Err(NotUtf8)) => {
+                return Err(UserKeyError::NotUtf8 {
+                    parameter: param.clone(),
+                })
+            }
+            _ => {}
         }
     }
     if let Some(header) = &cfg.key_header {
@@ -31,23 +55,27 @@ pub fn user_key(req: &HttpRequest, cfg: &UserConfig) -> Option<String> {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
         {
-            return Some(v.to_string());
+            return Ok(Some(v.to_string()));
         }
     }
     if let Some(cookie) = &cfg.key_cookie {
         if let Some(c) = req.cookie(cookie).filter(|c| !c.value().is_empty()) {
-            return Some(c.value().to_string());
+            return Ok(Some(c.value().to_string()));
         }
     }
-    None
+    Ok(None)
 }
+
+/// A query value whose percent-decoded bytes are not UTF-8.
+#[derive(Debug, PartialEq, Eq)]
+struct NotUtf8;
 
 /// The first value of `param` in a form-encoded query string, decoded.
 ///
 /// A query without `%` or `+` decodes to itself, so it is split as it
 /// stands: nearly every request's is like that, and form_urlencoded's
 /// decoding of every pair cost more than the rest of finding the user.
-fn query_param(query: &str, param: &str) -> Option<String> {
+fn query_param(query: &str, param: &str) -> Option<Result<String, NotUtf8>> {
     if !query.bytes().any(|b| b == b'%' || b == b'+') {
         // Byte splits: `str::split(char)` sets up a memchr searcher per
         // call, which costs more than scanning a query this short.
@@ -63,16 +91,33 @@ fn query_param(query: &str, param: &str) -> Option<String> {
                 (key == param.as_bytes()).then_some(value)
             })
             // Cut at ASCII bytes of a `str`, so always valid UTF-8.
-            .map(|value| String::from_utf8_lossy(value).into_owned());
+            .map(|value| Ok(String::from_utf8_lossy(value).into_owned()));
     }
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == param)
-        .map(|(_, v)| v.into_owned())
+    // form_urlencoded's pairs are decoded lossily; the key may be, but the
+    // value is the user's identity and is decoded strictly.
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode_form(key).map_or_else(|b| String::from_utf8_lossy(&b).into_owned(), |k| k)
+                == param)
+                .then_some(value)
+        })
+        .map(|value| decode_form(value).map_err(|_| NotUtf8))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one key or value: `+` is
+/// a space, `%XX` a byte. Err holds the bytes when they are not UTF-8.
+fn decode_form(text: &str) -> Result<String, Vec<u8>> {
+    let spaced = text.replace('+', " ");
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
+    String::from_utf8(bytes).map_err(|e| e.into_bytes())
 }
 
 /// The full Statsig user for a decision.
-pub fn request_user(req: &HttpRequest, cfg: &UserConfig) -> Result<RequestUser, MissingUserKey> {
-    let Some(user_key) = user_key(req, cfg) else {
+pub fn request_user(req: &HttpRequest, cfg: &UserConfig) -> Result<RequestUser, UserKeyError> {
+    let Some(user_key) = user_key(req, cfg)? else {
         let mut tried = Vec::new();
         if let Some(q) = &cfg.key_query {
             tried.push(format!("query parameter `{q}`"));
@@ -83,7 +128,7 @@ pub fn request_user(req: &HttpRequest, cfg: &UserConfig) -> Result<RequestUser, 
         if let Some(c) = &cfg.key_cookie {
             tried.push(format!("cookie `{c}`"));
         }
-        return Err(MissingUserKey { tried });
+        return Err(UserKeyError::Missing { tried });
     };
     let ip = cfg
         .client_ip
@@ -127,7 +172,7 @@ pub fn first_forwarded<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<
 
 #[cfg(test)]
 mod tests {
-    use super::query_param;
+    use super::{query_param, NotUtf8};
 
     #[test]
     fn query_param_finds_what_form_urlencoded_finds() {
@@ -145,12 +190,22 @@ mod tests {
             "user%5Fkey=encoded-name&user_key=plain",
             "a=%zz&user_key=u6",
             "user_key=café&x=ü",
+            "user_key=100%",
+            "user_key=%zz",
+            "x=%ff&user_key=ok",
         ];
         for query in queries {
             let expected = form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == "user_key")
-                .map(|(_, v)| v.into_owned());
+                .map(|(_, v)| Ok(v.into_owned()));
             assert_eq!(query_param(query, "user_key"), expected, "{query:?}");
         }
+    }
+
+    #[test]
+    fn a_key_that_decodes_to_bytes_not_utf8_is_refused_not_merged() {
+        assert_eq!(query_param("user_key=%ff", "user_key"), Some(Err(NotUtf8)));
+        assert_eq!(query_param("user_key=%fe", "user_key"), Some(Err(NotUtf8)));
+        assert_eq!(query_param("user_key=a%C3", "user_key"), Some(Err(NotUtf8)));
     }
 }

@@ -212,7 +212,12 @@ fn events_are_validated_and_land_in_the_events_file_after_a_flush() {
 fn access_log_lines_are_json_when_asked_and_carry_the_request() {
     let work = Workdir::new().with_example_plugins();
     work.write_config(
-        &example_config("").replace("workers = 2", "workers = 2\nlog_format = \"json\""),
+        &example_config("")
+            .replace("workers = 2", "workers = 2\nlog_format = \"json\"")
+            .replace(
+                "[[user.attributes]]",
+                "[user]\ntrust_forwarded_for = true\n[[user.attributes]]",
+            ),
     );
     let d = work.start();
     let r = client()
@@ -240,7 +245,11 @@ fn access_log_lines_are_json_when_asked_and_carry_the_request() {
 #[test]
 fn access_lines_arrive_whole_and_plain_when_stderr_is_collected() {
     let work = Workdir::new().with_example_plugins();
-    work.write_config(&example_config(""));
+    // Trusted, so the log carries the ids the test sends.
+    work.write_config(&example_config("").replace(
+        "[[user.attributes]]",
+        "[user]\ntrust_forwarded_for = true\n[[user.attributes]]",
+    ));
     let d = work.start();
     let c = client();
     let ids: Vec<String> = (0..300).map(|i| format!("burst-{i:03}-end")).collect();

@@ -381,6 +381,7 @@ fn shipped(config: &str) -> Daemon {
         &path,
         &[
             ("VARIANTD_LISTEN", "127.0.0.1:0"),
+            ("VARIANTD_ADMIN_LISTEN", "127.0.0.1:0"),
             ("VARIANTD_PLUGIN_DIR", &dir),
         ],
     )
@@ -880,7 +881,9 @@ fn forwards_method_path_query_body_and_headers_minus_hop_by_hop() {
         "a header the upstream's Connection lists stays on that hop"
     );
     assert_eq!(h("proxy-authenticate"), None);
-    assert_eq!(h("x-request-id"), Some("rid-123"));
+    // Not trusted (trust_forwarded_for is off): the client's id is replaced.
+    let rid = h("x-request-id").expect("a request id").to_string();
+    assert_ne!(rid, "rid-123");
     assert_eq!(h("x-variantd-variant"), Some("up"));
 
     let seen = up.last();
@@ -889,13 +892,15 @@ fn forwards_method_path_query_body_and_headers_minus_hop_by_hop() {
     assert_eq!(seen.body, b"payload");
     assert_eq!(seen.header("x-keep"), Some("yes"));
     assert_eq!(seen.header("content-type"), Some("text/plain"));
-    assert_eq!(seen.header("x-forwarded-for"), Some("10.1.2.3, 127.0.0.1"));
+    // The client's own X-Forwarded-For is a claim: replaced, not appended to.
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-real-ip"), Some("127.0.0.1"));
     assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
     assert_eq!(
         seen.header("x-forwarded-host"),
         Some(d.addr.to_string().as_str())
     );
-    assert_eq!(seen.header("x-request-id"), Some("rid-123"));
+    assert_eq!(seen.header("x-request-id"), Some(rid.as_str()));
     assert_eq!(
         seen.header("host"),
         Some(up.addr.to_string().as_str()),
@@ -1067,5 +1072,125 @@ fn ten_megabytes_stream_through_both_ways_without_being_held_whole() {
     assert!(
         growth_kib < 4 * 1024,
         "peak RSS grew by {growth_kib} KiB moving 2 × 10 MiB ({hwm_before} → {hwm_after} KiB)"
+    );
+}
+
+#[test]
+fn a_trusted_proxys_forwarding_headers_are_appended_to_and_its_safe_request_id_kept() {
+    let up = Upstream::start(|_| json_answer(200, json!({})));
+    let d = proxy(&up.url(), "", "[user]\ntrust_forwarded_for = true", false);
+    let send = |rid: &str| {
+        let request = format!(
+            "GET /t/x HTTP/1.1\r\nHost: {}\r\nX-Request-Id: {rid}\r\nX-Forwarded-For: 10.1.2.3\r\nX-Real-IP: 10.1.2.3\r\nConnection: close\r\n\r\n",
+            d.addr
+        );
+        let (status, headers, _) = raw_exchange(d.addr, &request);
+        assert_eq!(status, 200);
+        let id = headers
+            .iter()
+            .find(|(n, _)| n == "x-request-id")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        (id, up.last())
+    };
+    let (id, seen) = send("rid-123");
+    assert_eq!(id, "rid-123");
+    assert_eq!(seen.header("x-request-id"), Some("rid-123"));
+    assert_eq!(seen.header("x-forwarded-for"), Some("10.1.2.3, 127.0.0.1"));
+    assert_eq!(seen.header("x-real-ip"), Some("10.1.2.3"));
+    // Even from a trusted proxy, an id that could forge log fields is replaced.
+    let (id, seen) = send("a b=c\"d");
+    assert_ne!(id, "a b=c\"d");
+    assert_eq!(seen.header("x-request-id"), Some(id.as_str()));
+}
+
+#[test]
+fn the_direct_passthrough_forwards_the_path_encoded_and_never_above_its_mount() {
+    let up = Upstream::start(|_| json_answer(200, json!({})));
+    let d = proxy(&up.url(), "", "", false);
+    for (sent, arrives) in [
+        ("/variants/up/%2e%2e/%2e%2e/etc/passwd", "/etc/passwd"),
+        ("/variants/up/a/../../../etc/passwd", "/etc/passwd"),
+        ("/variants/up/a%20b", "/a%20b"),
+        ("/variants/up/x%2Fy?q=1%202", "/x%2Fy?q=1%202"),
+    ] {
+        let request = format!("GET {sent} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let (status, _, body) = raw_exchange(d.addr, &request);
+        assert_eq!(status, 200, "{sent}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(up.last().target, arrives, "{sent}");
+    }
+}
+
+#[test]
+fn an_upstream_that_hangs_up_is_reported_as_closed() {
+    let up = Upstream::start(|_| Action::Close);
+    let d = proxy(&up.url(), "retries = 0", "", false);
+    let (status, _, body) = get(&d, "/t/x");
+    assert_eq!(status, 502);
+    let error = json_of(&body)["error"].as_str().unwrap().to_string();
+    assert!(error.contains("upstream closed the connection"), "{error}");
+}
+
+#[test]
+fn a_root_proxying_to_a_variant_app_cannot_reach_its_admin_api() {
+    // The variant app as the shipped app_a.toml runs it, but with admin on
+    // the main listener and no token: the case a proxy could widen.
+    let work = Workdir::new().with_example_plugins();
+    work.write_config(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+[plugins]
+dir = "plugins"
+watch = false
+[statsig]
+specs_file = "statsig_specs.json"
+[variants.app_a]
+plugin = "app_a"
+[[routes]]
+path = "/process/{message}"
+variant = "app_a"
+"#,
+    );
+    let app = work.start();
+    let (status, _, _) = get(&app, "/admin/plugins");
+    assert_eq!(status, 200, "a local caller may use admin");
+    let root = proxy(&app.url(""), "", "", false);
+    for path in [
+        "/variants/up/admin/plugins",
+        "/t/admin/plugins",
+        "/t/admin/config",
+    ] {
+        let (status, _, body) = get(&root, path);
+        assert_eq!(status, 401, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    // The shipped variant apps keep admin on a listener of its own.
+    let shipped_app = shipped("app_a.toml");
+    assert!(shipped_app.admin_addr().is_some());
+    let (status, _, _) = get(&shipped_app, "/admin/plugins");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn readiness_warns_while_a_circuit_is_open() {
+    let d = proxy(
+        &dead_port_url(),
+        "retries = 0\nbreaker_failures = 2\nbreaker_cooldown_ms = 60000",
+        "",
+        false,
+    );
+    for _ in 0..3 {
+        get(&d, "/t/x");
+    }
+    let (status, _, body) = get(&d, "/readyz");
+    let v = json_of(&body);
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("variant `up`: circuit open")),
+        "{v}"
     );
 }

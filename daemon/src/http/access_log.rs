@@ -15,8 +15,10 @@ use super::AppState;
 use crate::decide::Decided;
 use crate::remote::X_REQUEST_ID;
 
-/// The request id: the caller's `x-request-id`, or a new one. Kept as the
-/// header value it goes out as, so passing it along copies nothing.
+/// The request id: the caller's `x-request-id` when the caller is a trusted
+/// proxy (`trust_forwarded_for`) and the id is safe to log and pass on,
+/// else a new one (as Envoy treats ids from outside). Kept as the header
+/// value it goes out as, so passing it along copies nothing.
 #[derive(Clone)]
 pub struct RequestId(pub HeaderValue);
 
@@ -26,11 +28,11 @@ impl RequestId {
     /// log line and the response header; otherwise it is made when the
     /// response goes out, and a request that never needs one until then pays
     /// for no extension slot.
-    pub fn of(req: &HttpRequest) -> RequestId {
+    pub fn of(req: &HttpRequest, trusted: bool) -> RequestId {
         if let Some(id) = RequestId::made(req) {
             return id;
         }
-        let id = RequestId::for_request(req.headers());
+        let id = RequestId::for_request(req.headers(), trusted);
         req.extensions_mut().insert(id.clone());
         id
     }
@@ -40,10 +42,10 @@ impl RequestId {
         req.extensions().get::<RequestId>().cloned()
     }
 
-    fn for_request(headers: &HeaderMap) -> RequestId {
+    fn for_request(headers: &HeaderMap, trusted: bool) -> RequestId {
         let given = headers
             .get(&X_REQUEST_ID)
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.to_str().is_ok());
+            .filter(|v| trusted && is_safe_request_id(v.as_bytes()));
         if let Some(v) = given {
             return RequestId(v.clone());
         }
@@ -60,6 +62,15 @@ impl RequestId {
     }
 }
 
+/// `[A-Za-z0-9._:-]{1,128}`: an id that can go into a log line, a header
+/// and a file name unquoted, whatever the log format.
+pub fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
 /// Set by routed handlers on their response: what answered. Cheap to make:
 /// every field is shared with the snapshot or the decision cache.
 pub struct RouteOutcome {
@@ -73,10 +84,17 @@ pub async fn access_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let enabled = req
+    let _in_flight = super::lifecycle::InFlight::start();
+    let (enabled, trusted) = req
         .app_data::<web::Data<AppState>>()
-        .map(|s| s.snapshots.load().config.access_log)
-        .unwrap_or(false);
+        .map(|s| {
+            let snapshot = s.snapshots.load();
+            (
+                snapshot.config.access_log,
+                snapshot.config.user.trust_forwarded_for,
+            )
+        })
+        .unwrap_or((false, false));
     // Only the log line needs these, and the request moves on below.
     let logged = enabled.then(|| (req.method().clone(), req.path().to_string()));
 
@@ -84,7 +102,7 @@ pub async fn access_log(
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
     let request_id = RequestId::made(res.request())
-        .unwrap_or_else(|| RequestId::for_request(res.request().headers()));
+        .unwrap_or_else(|| RequestId::for_request(res.request().headers(), trusted));
     let outcome = res.response_mut().extensions_mut().remove::<RouteOutcome>();
     if let Some(o) = &outcome {
         crate::metrics::request(&o.variant, &o.route, status, elapsed);
@@ -99,11 +117,13 @@ pub async fn access_log(
             .and_then(|o| o.decided.as_ref())
             .map(|d| d.decision.rule_id.as_str())
             .unwrap_or("");
+        // Values, not `%` displays: the text format quotes and escapes
+        // strings, so a client's path cannot forge fields or lines.
         tracing::info!(
             target: crate::telemetry::ACCESS_TARGET,
-            request_id = %request_id.as_str(),
-            method = %method,
-            path = %path,
+            request_id = request_id.as_str(),
+            method = method.as_str(),
+            path = path.as_str(),
             route,
             variant,
             rule_id,
@@ -113,4 +133,27 @@ pub async fn access_log(
     }
     res.headers_mut().insert(X_REQUEST_ID, request_id.0);
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_safe_request_id;
+
+    #[test]
+    fn only_plain_request_ids_are_kept() {
+        for ok in ["rid-123", "trace-me-42", "a.b_c:d-E", &"x".repeat(128)] {
+            assert!(is_safe_request_id(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "quo\"te",
+            "new\nline",
+            "semi;colon",
+            "ümlaut",
+            &"x".repeat(129),
+        ] {
+            assert!(!is_safe_request_id(bad.as_bytes()), "{bad:?}");
+        }
+    }
 }

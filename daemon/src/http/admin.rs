@@ -13,6 +13,16 @@ use crate::shaping::json_error;
 
 /// The answer for a caller that may not use the admin API; `None` when it may.
 fn refusal(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+    // With its own listener, admin is not there at all on the others.
+    if let Some(admin) = state.admin_listener.get() {
+        if req.app_config().local_addr() != *admin {
+            return Some(json_error(
+                StatusCode::NOT_FOUND,
+                "the admin API is served on its own listener (server.admin_listen)",
+                json!({ "path": req.path() }),
+            ));
+        }
+    }
     let unauthorized = |why: &str| {
         Some(
             HttpResponse::build(StatusCode::UNAUTHORIZED)
@@ -36,6 +46,13 @@ fn refusal(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
                 unauthorized("missing or wrong bearer token")
             }
         }
+        // A proxy on this host (another variantd serving this one as a
+        // remote variant, say) connects from loopback for any client it
+        // serves; what it forwards carries forwarding headers, and is not
+        // a local caller.
+        None if is_proxied(req) => unauthorized(
+            "a proxied request (it carries X-Forwarded-For, Forwarded or X-Real-IP) is not a local caller; set VARIANTD_ADMIN_TOKEN to use admin through a proxy",
+        ),
         None => match req.peer_addr() {
             Some(addr) if addr.ip().is_loopback() => None,
             _ => unauthorized(
@@ -43,6 +60,11 @@ fn refusal(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
             ),
         },
     }
+}
+
+fn is_proxied(req: &HttpRequest) -> bool {
+    const FORWARDING: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-ip"];
+    FORWARDING.iter().any(|h| req.headers().contains_key(*h))
 }
 
 pub async fn plugins(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -147,16 +169,44 @@ fn redact(value: serde_json::Value) -> serde_json::Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
-        Value::String(s) => match (s.find("://"), s.find('@')) {
-            (Some(scheme_end), Some(at)) if at > scheme_end => Value::String(format!(
-                "{}://[redacted]@{}",
-                &s[..scheme_end],
-                &s[at + 1..]
-            )),
-            _ => Value::String(s),
-        },
+        Value::String(s) if s.contains("://") => Value::String(redact_url(&s)),
+        Value::String(s) => Value::String(s),
         other => other,
     }
+}
+
+/// A URL with its userinfo and every query value replaced: `?apikey=…`,
+/// `?token=…` and friends carry secrets under any name.
+fn redact_url(url: &str) -> String {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((u, f)) => (u, Some(f)),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (before_fragment, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://[redacted]@{}", &base[..scheme_end], &base[at + 1..])
+        }
+        _ => base.to_string(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) => format!("{k}=[redacted]"),
+                None => pair.to_string(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    if fragment.is_some() {
+        out.push_str("#[redacted]");
+    }
+    out
 }
 
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -179,5 +229,25 @@ mod tests {
         let text = v.to_string();
         assert!(!text.contains("s3cr3t") && !text.contains("pw@"), "{text}");
         assert!(text.contains("\"label\":\"A\""));
+    }
+
+    #[test]
+    fn redacts_every_query_value_in_urls() {
+        let v = super::redact(json!({
+            "a": "http://127.0.0.1:9/x?apikey=k1&token=t2&plain=p3&flag",
+            "b": "https://u:pw@proxy.internal/?sig=zz#frag",
+            "c": "no url here ?q=1",
+        }));
+        let text = v.to_string();
+        for secret in ["k1", "t2", "p3", "pw", "zz", "frag"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(
+            text.contains(
+                "http://127.0.0.1:9/x?apikey=[redacted]&token=[redacted]&plain=[redacted]&flag"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("no url here ?q=1"), "{text}");
     }
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::access_log::RouteOutcome;
 use super::routed::{forward_context, read_body};
-use super::AppState;
+use super::{request_path, AppState};
 use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
 use crate::shaping::{json_error, transparent};
 
@@ -32,8 +32,20 @@ pub async fn variant(
             json!({ "variant": name, "known": known }),
         );
     }
-    let tail = format!("/{}", req.match_info().get("tail").unwrap_or_default());
-    let body = match read_body(payload, snapshot.config.max_body_bytes).await {
+    // The tail as the client sent it, still encoded: actix's `tail` match
+    // is decoded, which turned `%2e%2e` into a climb and `%20` into a space
+    // no upstream request line can carry.
+    let tail = match request_path::normalize(request_path::after_segments(req.path(), 2)) {
+        Ok(tail) => tail,
+        Err(e) => return request_path::refusal(e, req.path()),
+    };
+    let body = match read_body(
+        payload,
+        snapshot.config.max_body_bytes,
+        snapshot.config.body_timeout,
+    )
+    .await
+    {
         Ok(b) => RequestBody::Full(b),
         Err(resp) => return resp,
     };
@@ -42,7 +54,10 @@ pub async fn variant(
     } else {
         Default::default()
     };
-    let user_key = crate::user::user_key(&req, &snapshot.config.user).unwrap_or_default();
+    let user_key = crate::user::user_key(&req, &snapshot.config.user)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let input = CallInput {
         method: req.method(),
         path: &tail,

@@ -5,8 +5,11 @@
 mod access_log;
 mod admin;
 mod direct;
+mod lifecycle;
 mod ops;
+mod request_path;
 mod routed;
+mod upgrade;
 
 use std::sync::Arc;
 
@@ -20,6 +23,8 @@ use crate::decide::Decider;
 use crate::snapshot::Snapshot;
 
 pub use access_log::access_log;
+pub use lifecycle::{begin_shutdown, in_flight, ConnectionLimit};
+pub use upgrade::refuse_or_ignore as upgrade_guard;
 
 /// Shared by every worker.
 pub struct AppState {
@@ -30,6 +35,9 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// From VARIANTD_ADMIN_TOKEN; when unset, admin answers loopback clients only.
     pub admin_token: Option<String>,
+    /// The address `server.admin_listen` bound to, once bound: admin then
+    /// answers there and nowhere else.
+    pub admin_listener: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// Register every route on an actix `App`.

@@ -11,7 +11,9 @@ use variantd_decision::{EventValue, UserContext};
 
 use super::AppState;
 use crate::config::VariantTarget;
+use crate::remote::BreakerState;
 use crate::shaping::json_error;
+use crate::snapshot::Backend;
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> HttpResponse {
@@ -60,6 +62,23 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             spec.name()
         ));
     }
+    for refusal in state.control.refusals() {
+        warnings.push(format!(
+            "plugin file {} refused: {}",
+            refusal.file.display(),
+            refusal.reason
+        ));
+    }
+    for v in snapshot.variants.values() {
+        if let Backend::Remote(remote) = &v.backend {
+            if remote.breaker.state() == BreakerState::Open {
+                warnings.push(format!(
+                    "variant `{}`: circuit open after repeated upstream failures; answering with its fallback or 502",
+                    v.config.name
+                ));
+            }
+        }
+    }
     for e in state.control.last_errors() {
         warnings.push(format!("last {} reload refused: {}", e.what, e.reason));
     }
@@ -85,8 +104,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     crate::metrics::specs(
         engine.source,
         engine.age_seconds.unwrap_or(0) as f64,
-        engine.events_written,
-        engine.events_dropped,
+        &engine,
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -100,8 +118,21 @@ pub async fn endpoints(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     let base = match &snapshot.config.public_url {
         Some(u) => u.clone(),
         None => {
-            let conn = req.connection_info();
-            format!("{}://{}", conn.scheme(), conn.host())
+            // Not `connection_info()`: it believes any client's
+            // X-Forwarded-Host, and this answer is a list of links.
+            let scheme = if req.app_config().secure() {
+                "https"
+            } else {
+                "http"
+            };
+            let host = req
+                .headers()
+                .get(actix_web::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| is_valid_host(h))
+                .map(str::to_string)
+                .unwrap_or_else(|| req.app_config().local_addr().to_string());
+            format!("{scheme}://{host}")
         }
     };
     let out: BTreeMap<String, String> = snapshot
@@ -118,6 +149,44 @@ pub async fn endpoints(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     HttpResponse::Ok().json(out)
 }
 
+/// A Host header's syntax (RFC 3986 authority without userinfo): a DNS name
+/// or IPv4 address, or a bracketed IPv6 address, and an optional port.
+/// Anything else (quotes, slashes, `@`, markup) is not echoed into links.
+fn is_valid_host(host: &str) -> bool {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, after)) => {
+                if v6.parse::<std::net::Ipv6Addr>().is_err() {
+                    return false;
+                }
+                match after {
+                    "" => return true,
+                    p => match p.strip_prefix(':') {
+                        Some(port) => ("x", Some(port)),
+                        None => return false,
+                    },
+                }
+            }
+            None => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.parse::<u16>().is_ok());
+    name_ok && port_ok
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventBody {
@@ -130,7 +199,15 @@ struct EventBody {
 }
 
 /// `POST /events`: record a conversion or any custom event for a user.
-pub async fn events(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn events(payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let (limit, timeout) = {
+        let snapshot = state.snapshots.load();
+        (snapshot.config.max_body_bytes, snapshot.config.body_timeout)
+    };
+    let body = match super::routed::read_body(payload, limit, timeout).await {
+        Ok(body) => body,
+        Err(resp) => return resp,
+    };
     let bad = |field: &str, why: &str| {
         json_error(
             StatusCode::BAD_REQUEST,
@@ -191,4 +268,37 @@ pub async fn events(body: web::Bytes, state: web::Data<AppState>) -> HttpRespons
     state.engine.log_event(&user, &event_name, value, metadata);
     HttpResponse::Accepted()
         .json(json!({ "accepted": true, "user_key": user_key, "event_name": event_name }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_host;
+
+    #[test]
+    fn only_well_formed_hosts_are_echoed() {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost",
+            "variantd.internal:80",
+            "[::1]:8080",
+            "[::1]",
+            "a-b.example",
+        ] {
+            assert!(is_valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.example/\"><script>",
+            "user@host",
+            "host:port",
+            "host:99999",
+            "[::1",
+            "[zz]:80",
+            "a..b",
+            "host:",
+            "exa mple",
+        ] {
+            assert!(!is_valid_host(bad), "{bad}");
+        }
+    }
 }

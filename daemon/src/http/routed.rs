@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::access_log::{RequestId, RouteOutcome};
-use super::AppState;
+use super::{request_path, AppState};
 use crate::config::{ResponseShape, RouteDecision};
 use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
 use crate::shaping::{envelope, json_error, transparent};
@@ -21,7 +21,11 @@ pub async fn routed(
 ) -> HttpResponse {
     // One snapshot for the whole request: it finishes on the versions it started with.
     let snapshot = state.snapshots.load_full();
-    let path = req.path();
+    let path = match request_path::normalize(req.path()) {
+        Ok(path) => path,
+        Err(e) => return request_path::refusal(e, req.path()),
+    };
+    let path = &*path;
     let Some((route_index, route)) = snapshot.routes.find(path) else {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -41,18 +45,15 @@ pub async fn routed(
     let (decision, user_key) = match &route.decision {
         RouteDecision::Fixed(_) => (
             None,
-            crate::user::user_key(&req, &snapshot.config.user).unwrap_or_default(),
+            crate::user::user_key(&req, &snapshot.config.user)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
         ),
         RouteDecision::Decide(spec) => {
             let user = match crate::user::request_user(&req, &snapshot.config.user) {
                 Ok(u) => u,
-                Err(e) => {
-                    return json_error(
-                        StatusCode::BAD_REQUEST,
-                        &e.to_string(),
-                        json!({ "expected": e.tried }),
-                    )
-                }
+                Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string(), e.detail()),
             };
             let decided = state
                 .decider
@@ -105,7 +106,7 @@ pub async fn routed(
         }
         RequestBody::Stream(payload.into_inner())
     } else {
-        match read_body(payload, max_body).await {
+        match read_body(payload, max_body, snapshot.config.body_timeout).await {
             Ok(b) => RequestBody::Full(b),
             Err(resp) => return resp,
         }
@@ -178,30 +179,55 @@ pub async fn routed(
     response
 }
 
-/// Read a whole request body, refusing more than `limit` bytes with 413.
+/// Read a whole request body, refusing more than `limit` bytes with 413, and
+/// a body that has not arrived within `timeout` with 408 (the connection is
+/// closed: a client that stalls holds no connection for longer than that).
 pub(super) async fn read_body(
     mut payload: web::Payload,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Bytes, HttpResponse> {
-    let mut buf = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            json_error(
-                StatusCode::BAD_REQUEST,
-                "could not read the request body",
-                json!({ "reason": e.to_string() }),
-            )
-        })?;
-        if buf.len() + chunk.len() > limit {
-            return Err(json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-                json!({ "limit_bytes": limit }),
-            ));
+    let read = async move {
+        let mut buf = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                json_error(
+                    StatusCode::BAD_REQUEST,
+                    "could not read the request body",
+                    json!({ "reason": e.to_string() }),
+                )
+            })?;
+            if buf.len() + chunk.len() > limit {
+                return Err(json_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large",
+                    json!({ "limit_bytes": limit }),
+                ));
+            }
+            buf.extend_from_slice(&chunk);
         }
-        buf.extend_from_slice(&chunk);
+        Ok(buf.freeze())
+    };
+    let close = |mut resp: HttpResponse| {
+        resp.head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        Err(resp)
+    };
+    tokio::select! {
+        read = tokio::time::timeout(timeout, read) => match read {
+            Ok(result) => result,
+            Err(_) => close(json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+                json!({ "timeout_secs": timeout.as_secs() }),
+            )),
+        },
+        () = super::lifecycle::shutdown_begun() => close(json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down; the request body had not arrived",
+            json!({}),
+        )),
     }
-    Ok(buf.freeze())
 }
 
 /// What a remote hop adds to the request: the request id and
@@ -214,7 +240,7 @@ pub(super) fn forward_context(
     req: &HttpRequest,
     trust_forwarded: bool,
 ) -> crate::remote::ForwardContext {
-    let request_id = RequestId::of(req);
+    let request_id = RequestId::of(req, trust_forwarded);
     let headers = req.headers();
     let reported = |name: &HeaderName| {
         trust_forwarded
@@ -239,6 +265,7 @@ pub(super) fn forward_context(
     crate::remote::forwardable_request_headers(
         headers,
         req.peer_addr().map(|a| a.ip()),
+        trust_forwarded,
         scheme,
         host,
         request_id.0,

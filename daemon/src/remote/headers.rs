@@ -10,6 +10,7 @@ use actix_web::http::header::{
 
 /// The request id's header, on the way in, upstream and back out.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -56,8 +57,13 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// The request headers to forward: minus hop-by-hop, `host` and
-/// `content-length` (awc sets both) and `expect`, plus X-Forwarded-For/-Proto/-Host and
-/// X-Request-Id.
+/// `content-length` (awc sets both) and `expect`, plus X-Forwarded-For/-Proto/-Host,
+/// X-Real-IP and X-Request-Id.
+///
+/// `trusted` is `trust_forwarded_for`: only a trusted proxy's own
+/// X-Forwarded-For and X-Real-IP are passed on (the peer appended); from
+/// anyone else they are claims an upstream must not believe, so they are
+/// replaced by what this hop saw.
 ///
 /// The added values come as header values, so that the common ones (the
 /// request's own Host, a static scheme, the request id) are shared, not
@@ -65,6 +71,7 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 pub fn forwardable_request_headers(
     headers: &HeaderMap,
     peer_ip: Option<IpAddr>,
+    trusted: bool,
     scheme: HeaderValue,
     host: Option<HeaderValue>,
     request_id: HeaderValue,
@@ -84,8 +91,11 @@ pub fn forwardable_request_headers(
         {
             continue;
         }
+        if n == "x-real-ip" && !trusted {
+            continue;
+        }
         if n == "x-forwarded-for" {
-            if let Ok(v) = value.to_str() {
+            if let (true, Ok(v)) = (trusted, value.to_str()) {
                 forwarded_for = Some(match forwarded_for {
                     Some(prev) => format!("{prev}, {v}"),
                     None => v.to_string(),
@@ -108,6 +118,13 @@ pub fn forwardable_request_headers(
     if let Ok(xff) = HeaderValue::try_from(xff) {
         if !xff.is_empty() {
             out.push((X_FORWARDED_FOR, xff));
+        }
+    }
+    if let (false, Some(ip)) = (trusted, peer_ip) {
+        let mut real = String::with_capacity(15);
+        push_ip(&mut real, ip);
+        if let Ok(real) = HeaderValue::try_from(real) {
+            out.push((X_REAL_IP, real));
         }
     }
     out.push((X_FORWARDED_PROTO, scheme));
@@ -160,6 +177,7 @@ mod tests {
         let ctx = forwardable_request_headers(
             &h,
             Some([127, 0, 0, 1].into()),
+            true,
             HeaderValue::from_static("http"),
             Some(HeaderValue::from_static("example.test")),
             HeaderValue::from_static("rid-1"),
@@ -181,6 +199,39 @@ mod tests {
         assert_eq!(get("x-forwarded-proto").as_deref(), Some("http"));
         assert_eq!(get("x-forwarded-host").as_deref(), Some("example.test"));
         assert_eq!(get("x-request-id").as_deref(), Some("rid-1"));
+    }
+
+    #[test]
+    fn an_untrusted_clients_forwarding_claims_are_replaced_not_appended() {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-real-ip", "6.6.6.6"),
+            ("x-user-plan", "pro"),
+        ] {
+            h.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let ctx = forwardable_request_headers(
+            &h,
+            Some([127, 0, 0, 2].into()),
+            false,
+            HeaderValue::from_static("http"),
+            None,
+            HeaderValue::from_static("rid-1"),
+        );
+        let all = |n: &str| -> Vec<&str> {
+            ctx.headers
+                .iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v.to_str().unwrap())
+                .collect()
+        };
+        assert_eq!(all("x-forwarded-for"), ["127.0.0.2"]);
+        assert_eq!(all("x-real-ip"), ["127.0.0.2"]);
+        assert_eq!(all("x-user-plan"), ["pro"]);
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub enum RemoteError {
     ConnectTimeout(u64),
     #[error("no answer within {0} ms")]
     Timeout(u64),
+    #[error("upstream closed the connection before answering")]
+    Closed,
     #[error("upstream error: {0}")]
     Upstream(String),
     #[error("upstream answered {0}")]
@@ -77,6 +79,7 @@ impl RemoteError {
             RemoteError::Connect(_) => "connect",
             RemoteError::ConnectTimeout(_) => "connect_timeout",
             RemoteError::Timeout(_) => "timeout",
+            RemoteError::Closed => "closed",
             RemoteError::Upstream(_) => "upstream",
             RemoteError::Status(_) => "status_5xx",
         }
@@ -311,7 +314,15 @@ impl RemoteVariant {
             SendRequestError::Connect(ConnectError::Timeout) => {
                 RemoteError::ConnectTimeout(self.config.connect_timeout_ms)
             }
+            // awc's "connector has been disconnected": the upstream hung up.
+            SendRequestError::Connect(ConnectError::Disconnected) => RemoteError::Closed,
             SendRequestError::Connect(c) => RemoteError::Connect(c.to_string()),
+            SendRequestError::Send(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                RemoteError::Closed
+            }
+            SendRequestError::Response(actix_web::error::ParseError::Incomplete) => {
+                RemoteError::Closed
+            }
             other => RemoteError::Upstream(other.to_string()),
         }
     }

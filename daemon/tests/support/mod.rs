@@ -73,6 +73,7 @@ pub fn artifact(crate_name: &str) -> PathBuf {
 pub fn deploy(crate_name: &str, dir: &Path, file_name: &str) {
     let tmp = dir.join(format!(".{file_name}.tmp"));
     std::fs::copy(artifact(crate_name), &tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     std::fs::rename(&tmp, dir.join(file_name)).unwrap();
 }
 
@@ -87,6 +88,8 @@ pub fn write_atomic(path: &Path, text: &str) {
 pub struct Daemon {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// Where `server.admin_listen` bound, once the daemon has said so.
+    admin: Arc<Mutex<Option<SocketAddr>>>,
     log: Arc<Mutex<String>>,
     /// Holds config, specs and plugins for this daemon.
     pub dir: PathBuf,
@@ -133,6 +136,13 @@ impl Workdir {
             .tempdir_in(scratch_root())
             .unwrap();
         std::fs::create_dir_all(tmp.path().join("plugins")).unwrap();
+        // Explicit, so a permissive umask cannot make the plugin directory
+        // one the daemon refuses to load from.
+        std::fs::set_permissions(
+            tmp.path().join("plugins"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         std::fs::copy(shipped_specs(), tmp.path().join("statsig_specs.json")).unwrap();
         Workdir { tmp }
     }
@@ -269,10 +279,15 @@ impl Daemon {
         });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let admin: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        let admin2 = admin.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("variantd listening on http://") {
                     let _ = tx.send(addr.to_string());
+                }
+                if let Some(addr) = line.strip_prefix("variantd admin listening on http://") {
+                    *admin2.lock().unwrap() = addr.parse().ok();
                 }
             }
         });
@@ -280,6 +295,7 @@ impl Daemon {
             Ok(addr) => Ok(Daemon {
                 child: Some(child),
                 addr: addr.parse().unwrap(),
+                admin,
                 log,
                 dir: PathBuf::new(),
                 _tmp: None,
@@ -294,6 +310,15 @@ impl Daemon {
                 ))
             }
         }
+    }
+
+    /// The admin listener's address, when the config asked for one (waits
+    /// up to 5 s for the daemon to print it).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        wait_until(Duration::from_secs(5), || {
+            self.admin.lock().unwrap().is_some()
+        });
+        *self.admin.lock().unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
