@@ -10,6 +10,7 @@
 //! [`config`], plugins and specs) → publish a new snapshot.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod control;
 pub mod decide;

@@ -9,10 +9,17 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[actix_web::main]
 async fn main() {
     let cli = variantd::cli::Cli::parse();
-    let result = variantd::server::run(cli).await;
+    let result = match cli.command {
+        None => variantd::server::run(cli.daemon).await.map(|()| 0),
+        Some(command) => variantd::commands::run(command, &cli.daemon).await,
+    };
     variantd::telemetry::flush();
-    if let Err(e) = result {
-        eprintln!("variantd: error: {e:#}");
-        std::process::exit(2);
+    match result {
+        Ok(0) => {}
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("variantd: error: {e:#}");
+            std::process::exit(2);
+        }
     }
 }

@@ -7,7 +7,7 @@ use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use variantd_decision::{DecisionEngine, SecretKey, StatsigSettings};
 
-use crate::cli::Cli;
+use crate::cli::DaemonArgs;
 use crate::config::Config;
 use crate::control::{Control, ReloadScope};
 use crate::decide::Decider;
@@ -15,7 +15,7 @@ use crate::http::{self, AppState};
 
 /// Run the daemon until SIGTERM/SIGINT. Returns once in-flight requests have
 /// finished and exposures are flushed.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
     let overrides = cli.overrides();
     let config = Config::load(&cli.config, &overrides)?;
     crate::telemetry::init(config.log_format);

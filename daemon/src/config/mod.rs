@@ -74,6 +74,8 @@ impl PluginsConfig {
 
 #[derive(Debug, Clone)]
 pub struct StatsigConfig {
+    /// Where the rules come from: a dcs-v2 specs file, or a definitions
+    /// file (`.toml`) the engine turns into one.
     pub specs_file: PathBuf,
     pub exposures_file: Option<PathBuf>,
     pub exposures_flush: std::time::Duration,
@@ -263,6 +265,18 @@ fn resolve(
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    // One source of rules: a specs document, or definitions made into one.
+    let specs_source = match (&raw.statsig.specs_file, &raw.statsig.definitions_file) {
+        (Some(_), Some(_)) => {
+            return Err(loc.at_key(
+                "statsig.definitions_file",
+                "set either specs_file or definitions_file, not both".into(),
+            ))
+        }
+        (None, Some(defs)) => defs.clone(),
+        (Some(specs), None) => specs.clone(),
+        (None, None) => PathBuf::from("statsig_specs.json"),
+    };
     let mut allowed_sha256 = Vec::new();
     for (i, h) in raw.plugins.allowed_sha256.iter().enumerate() {
         if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -553,7 +567,7 @@ fn resolve(
             allowed_sha256,
         },
         statsig: StatsigConfig {
-            specs_file: abs(&raw.statsig.specs_file),
+            specs_file: abs(&specs_source),
             exposures_file: raw.statsig.exposures_file.as_deref().map(abs),
             exposures_flush: std::time::Duration::from_millis(raw.statsig.exposures_flush_ms),
             exposures_max_bytes: raw.statsig.exposures_max_bytes,

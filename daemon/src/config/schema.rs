@@ -144,9 +144,13 @@ impl Default for PluginsSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatsigSection {
-    /// dcs-v2 specs file: the offline source, and the starting point when live.
-    #[serde(default = "default_specs_file")]
-    pub specs_file: PathBuf,
+    /// dcs-v2 specs file: the offline source, and the starting point when
+    /// live (default `statsig_specs.json`) ...
+    #[serde(default)]
+    pub specs_file: Option<PathBuf>,
+    /// ... or a definitions file (TOML) that variantd turns into specs.
+    #[serde(default)]
+    pub definitions_file: Option<PathBuf>,
     /// Offline: exposures and custom events are appended here as JSON lines.
     #[serde(default)]
     pub exposures_file: Option<PathBuf>,
@@ -342,9 +346,6 @@ fn default_max_retained() -> usize {
 }
 fn default_debounce_ms() -> u64 {
     100
-}
-fn default_specs_file() -> PathBuf {
-    "statsig_specs.json".into()
 }
 fn default_init_timeout_ms() -> u64 {
     3000
