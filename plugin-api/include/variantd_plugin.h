@@ -1,5 +1,10 @@
 /*
- * variantd_plugin.h - the variantd plugin ABI, version 1.0, in C.
+ * variantd_plugin.h - the variantd plugin ABI, version 1.1, in C.
+ *
+ * 1.0  the first version.
+ * 1.1  vd_host_api.request_route_params: the matched route's {params}.
+ *      A 1.1 plugin runs on a 1.0 host (it checks vd_host_api.size first);
+ *      a 1.0 plugin runs on a 1.1 host unchanged.
  *
  * A variantd "variant" is a shared library that exports exactly one symbol,
  * VD_ENTRY_SYMBOL ("variantd_plugin_entry_v1"), returning a static
@@ -82,7 +87,7 @@ extern "C" {
 /** Major ABI version. Part of the entry symbol's name. */
 #define VD_ABI_VERSION_MAJOR 1u
 /** Minor ABI version: bumped when fields are appended (see EVOLUTION). */
-#define VD_ABI_VERSION_MINOR 0u
+#define VD_ABI_VERSION_MINOR 1u
 
 /** Name of the one symbol a plugin exports. Its type is vd_entry_fn. */
 #define VD_ENTRY_SYMBOL "variantd_plugin_entry_v1"
@@ -254,13 +259,38 @@ typedef void (*vd_response_append_body_fn)(vd_response_builder_host_ptr response
                                            vd_bytes data);
 
 /**
+ * ABI 1.1. The {name} parameters of the route pattern that matched `request`,
+ * as name/value pairs (vd_header is reused as the pair type).
+ *
+ *   request     the pointer the host passed to the running handle call,
+ *               exactly (not a copy: the host finds its own data from it).
+ *   out_params  where to write a pointer to the HOST-owned array of pairs
+ *               (NULL when there are none). May itself be NULL to ask for
+ *               the count only.
+ *   returns     the number of pairs; 0 when the request was not routed
+ *               through a pattern with parameters (for example a variant
+ *               addressed directly by /variants/<name>/...).
+ *
+ * Ownership: the array and every byte it points to belong to the HOST and
+ * are valid until that handle call returns, like the request itself; the
+ * plugin never frees or writes them. Thread: any thread, during that handle
+ * call. Names are the pattern's without braces or '*' ("{*rest}" gives
+ * "rest"); values are the matched path text, NOT percent-decoded (like
+ * vd_request.path), in pattern order; a catch-all value has no leading '/'.
+ * Example: route "/users/{id}/posts/{*rest}", request path
+ * "/users/42/posts/2026/05" gives ("id","42"), ("rest","2026/05").
+ */
+typedef size_t (*vd_request_route_params_fn)(vd_request_host_ptr request,
+                                             const vd_header **out_params);
+
+/**
  * Functions the host offers to the plugin.
  *
  * Owned by the HOST. The table is valid (and unchanged) from init until
  * shutdown returns; a plugin may keep the pointer for that long. Every
- * function pointer is non-NULL. Fields past `size` bytes do not exist in the
- * host that passed the table (minor-version evolution): check `size` before
- * using a field appended after v1.0.
+ * function pointer of v1.0 is non-NULL. Fields past `size` bytes do not exist
+ * in the host that passed the table (minor-version evolution): check `size`
+ * (VD_HOST_API_HAS) before using a field appended after v1.0.
  */
 typedef struct vd_host_api {
     /** sizeof(vd_host_api) as the host compiled it. */
@@ -269,7 +299,22 @@ typedef struct vd_host_api {
     vd_response_set_status_fn response_set_status;
     vd_response_add_header_fn response_add_header;
     vd_response_append_body_fn response_append_body;
+    /* ---- ABI 1.1. Exists only when VD_HOST_API_HAS(host, field) holds. ---- */
+    /** See vd_request_route_params_fn. NULL: the host offers none (0 params). */
+    vd_request_route_params_fn request_route_params;
 } vd_host_api;
+
+/**
+ * Whether the host table `api` (a vd_host_api_host_ptr) has `field`: true
+ * when the host compiled a table at least as long as the end of that field.
+ * Check it before touching any field appended after 1.0:
+ *
+ *   const vd_header *params = NULL;
+ *   size_t n = VD_HOST_API_HAS(host, request_route_params) && host->request_route_params
+ *                  ? host->request_route_params(req, &params) : 0;
+ */
+#define VD_HOST_API_HAS(api, field) \
+    ((api)->size >= offsetof(vd_host_api, field) + sizeof(((vd_host_api *)0)->field))
 
 /** The host table as passed to init: host-owned, valid until shutdown returns. */
 typedef const vd_host_api *vd_host_api_host_ptr;

@@ -23,7 +23,10 @@ pub const ABI_VERSION_MAJOR: u32 = 1;
 /// Minor version of this ABI: bumped when fields are appended to the end of
 /// [`PluginDescriptor`] or [`HostApi`]. Older hosts ignore fields they do not
 /// know; newer hosts check `descriptor_size` before reading appended fields.
-pub const ABI_VERSION_MINOR: u32 = 0;
+///
+/// - 1.0: the first version.
+/// - 1.1: [`HostApi::request_route_params`] (the matched route's `{params}`).
+pub const ABI_VERSION_MINOR: u32 = 1;
 
 /// Name of the one symbol a plugin exports. Signature: [`EntryFn`].
 pub const ENTRY_SYMBOL: &str = "variantd_plugin_entry_v1";
@@ -153,6 +156,12 @@ pub type InstancePluginPtr = *mut c_void;
 /// Functions the host offers to the plugin. The table itself is owned by the
 /// host and valid from `init` until `shutdown` returns; a plugin may keep the
 /// pointer. Every function may be called from any thread.
+///
+/// Fields appended after v1.0 exist only if `size` covers them: a plugin
+/// built against a newer header may be loaded by an older host, whose table
+/// is shorter. Compare `size` with the field's end offset before reading
+/// such a field (`size >= offset_of!(HostApi, field) + size_of::<field>()`);
+/// reading it otherwise reads past the host's table. The SDK does this.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct HostApi {
@@ -170,7 +179,36 @@ pub struct HostApi {
         unsafe extern "C" fn(response: ResponseBuilderHostPtr, name: Bytes, value: Bytes),
     /// Append bytes to the body; may be called repeatedly. Copied before return.
     pub response_append_body: unsafe extern "C" fn(response: ResponseBuilderHostPtr, data: Bytes),
+    /// **v1.1.** The parameters of the route pattern that matched this
+    /// request. See [`RequestRouteParamsFn`]. Present only when `size`
+    /// covers it; NULL means the host has none to offer (same as 0 params).
+    pub request_route_params: Option<RequestRouteParamsFn>,
 }
+
+/// `request_route_params` (ABI 1.1): the `{name}` parameters of the route
+/// pattern that matched `request`, as name/value pairs ([`Header`] is reused
+/// as the pair type).
+///
+/// - `request`: the pointer the host passed to the running `handle` call,
+///   exactly (not a copy: the host finds its own data from it).
+/// - `out_params`: where to write a pointer to the host-owned array of pairs;
+///   NULL for none. May itself be NULL to ask for the count only.
+/// - returns the number of pairs; 0 when the request was not routed through a
+///   pattern with parameters (e.g. a variant addressed directly, by
+///   `/variants/<name>/...`).
+///
+/// Ownership: the array and every byte it points to are owned by the host and
+/// valid until that `handle` call returns, like the request itself; never
+/// freed or written by the plugin. Thread: any thread, during that `handle`
+/// call. Names are the pattern's, without braces or `*` (`{*rest}` gives
+/// `rest`); values are the matched path text, not percent-decoded (like
+/// [`Request::path`]), in pattern order. A catch-all value has no leading `/`.
+pub type RequestRouteParamsFn =
+    unsafe extern "C" fn(request: *const Request, out_params: *mut *const Header) -> usize;
+
+/// Size of the v1.0 host table (everything before `request_route_params`):
+/// what a v1.0 host puts in [`HostApi::size`]. Rust-only, for hosts and tests.
+pub const HOST_API_V1_0_SIZE: u32 = std::mem::offset_of!(HostApi, request_route_params) as u32;
 
 /// `init`: create an instance from the plugin's config.
 ///

@@ -37,8 +37,11 @@ pub mod sdk;
 
 pub use sdk::{
     percent_decode, ErrorKind, Header, Host, InitContext, Level, Plugin, PluginError, Request,
-    Response,
+    Response, RouteParams,
 };
+
+/// This crate's version, as `plugin new` writes it into a project's manifest.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Re-exported so plugins (and [`export_plugin!`]) can name the exact
 /// `serde_json` version the SDK's `Value`s come from.

@@ -1,15 +1,21 @@
 //! Rust and C agree on ABI v1: every size, alignment and field offset of
 //! every struct, the hook pointer sizes, and every constant.
 //!
-//! `build.rs` compiles `tests/layout_probe.c` against
-//! `include/variantd_plugin.h` with the system C compiler and links it into
-//! this test; the probe reports what the C compiler sees as a table of
-//! `(name, value)` entries, which is compared with `size_of`, `align_of` and
-//! `offset_of!` here. Every probe entry must be checked and vice versa.
+//! This test compiles `tests/layout_probe.c` against
+//! `include/variantd_plugin.h` with the system C compiler (`$CC`, else `cc`)
+//! into a shared object under the test's temp dir and loads it. The crate has
+//! no build script on purpose: building it (and so any Rust plugin) needs no
+//! C compiler; only these tests do. The probe reports what the C compiler
+//! sees as a table of `(name, value)` entries, which is compared with
+//! `size_of`, `align_of` and `offset_of!` here. Every probe entry must be
+//! checked and vice versa.
 
 use std::collections::BTreeMap;
 use std::ffi::{c_char, CStr};
 use std::mem::{align_of, offset_of, size_of};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 use variantd_plugin_api::abi::*;
 
@@ -19,10 +25,53 @@ struct ProbeEntry {
     value: u64,
 }
 
-extern "C" {
-    fn vd_probe_entries(len: *mut usize) -> *const ProbeEntry;
-    fn vd_probe_entry_symbol() -> *const c_char;
-    static vd_probe_descriptor: PluginDescriptor;
+/// The probe, compiled once per test binary with the flags the README gives
+/// C plugin authors plus strict warnings (C11 for `<stdalign.h>`; the header
+/// itself is C99), and kept loaded for the whole run.
+fn probe() -> &'static libloading::Library {
+    static PROBE: OnceLock<libloading::Library> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("layout_probe.so");
+        let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+        let output = Command::new(&cc)
+            .args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"])
+            .args(["-shared", "-fPIC", "-O0", "-I"])
+            .arg(crate_dir.join("include"))
+            .arg("-o")
+            .arg(&out)
+            .arg(crate_dir.join("tests/layout_probe.c"))
+            .output()
+            .unwrap_or_else(|e| panic!("the layout test needs a C compiler ({cc:?}; set CC): {e}"));
+        assert!(
+            output.status.success(),
+            "compiling tests/layout_probe.c failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // SAFETY: our own probe; its only initialisers are static data.
+        unsafe { libloading::Library::new(&out) }.expect("load the layout probe")
+    })
+}
+
+/// A function or data symbol of the probe.
+fn sym<T: Copy>(name: &[u8]) -> T {
+    // SAFETY: the callers name the C types of tests/layout_probe.c.
+    unsafe { *probe().get::<T>(name).expect("probe symbol") }
+}
+
+unsafe fn vd_probe_entries(len: *mut usize) -> *const ProbeEntry {
+    sym::<unsafe extern "C" fn(*mut usize) -> *const ProbeEntry>(b"vd_probe_entries\0")(len)
+}
+
+unsafe fn vd_probe_entry_symbol() -> *const c_char {
+    sym::<unsafe extern "C" fn() -> *const c_char>(b"vd_probe_entry_symbol\0")()
+}
+
+/// The address of the probe's static `vd_probe_descriptor` (a data symbol:
+/// the symbol's value is the address of the descriptor).
+fn vd_probe_descriptor() -> &'static PluginDescriptor {
+    // SAFETY: static data of the probe, loaded for the whole run.
+    unsafe { &*sym::<*const PluginDescriptor>(b"vd_probe_descriptor\0") }
 }
 
 fn c_values() -> BTreeMap<String, u64> {
@@ -115,6 +164,12 @@ fn rust_values() -> Vec<(String, u64)> {
         response_append_body,
         unsafe extern "C" fn(ResponseBuilderHostPtr, Bytes)
     );
+    field!(
+        "vd_host_api",
+        HostApi,
+        request_route_params,
+        Option<RequestRouteParamsFn>
+    );
 
     ty!("vd_plugin_descriptor", PluginDescriptor);
     field!(
@@ -206,10 +261,10 @@ fn c_and_rust_layouts_and_constants_agree() {
         "C/Rust ABI mismatches:\n{}",
         mismatches.join("\n")
     );
-    // 5 structs, 28 fields (2 + 2 + 10 + 5 + 9), 9 scalar types, 12 constants
+    // 5 structs, 29 fields (2 + 2 + 10 + 6 + 9), 9 scalar types, 12 constants
     assert_eq!(
         rust.len(),
-        5 * 2 + 28 * 2 + 9 * 2 + 12,
+        5 * 2 + 29 * 2 + 9 * 2 + 12,
         "every probe entry counted"
     );
 }
@@ -225,7 +280,7 @@ fn entry_symbol_agrees() {
 /// can be called through the Rust function-pointer types.
 #[test]
 fn c_descriptor_reads_back_in_rust() {
-    let d: &PluginDescriptor = unsafe { &vd_probe_descriptor };
+    let d: &PluginDescriptor = vd_probe_descriptor();
     assert_eq!(d.abi_version_major, ABI_VERSION_MAJOR);
     assert_eq!(d.abi_version_minor, ABI_VERSION_MINOR);
     assert_eq!(d.descriptor_size as usize, size_of::<PluginDescriptor>());
@@ -248,6 +303,27 @@ fn c_descriptor_reads_back_in_rust() {
 
 /// The header's version line and this crate agree (what the README tells
 /// plugin authors to check).
+/// A 1.0 host's table ends where `request_route_params` begins; the header's
+/// `VD_HOST_API_HAS` and the SDK both rely on that.
+#[test]
+fn the_v1_0_host_table_ends_before_the_1_1_field() {
+    assert_eq!(
+        HOST_API_V1_0_SIZE as usize,
+        size_of::<u32>().next_multiple_of(8) + 4 * 8
+    );
+    assert_eq!(
+        offset_of!(HostApi, request_route_params) + size_of::<usize>(),
+        size_of::<HostApi>()
+    );
+    let has = sym::<unsafe extern "C" fn(u32) -> i32>(b"vd_probe_has_route_params\0");
+    assert_eq!(
+        unsafe { has(HOST_API_V1_0_SIZE) },
+        0,
+        "a 1.0 table has no 1.1 field"
+    );
+    assert_eq!(unsafe { has(size_of::<HostApi>() as u32) }, 1);
+}
+
 #[test]
 fn header_text_mentions_the_constants() {
     let h = variantd_plugin_api::C_HEADER;

@@ -1,11 +1,14 @@
 /*
  * Layout probe for tests/layout.rs: compiled against include/variantd_plugin.h
- * by plugin-api's build.rs (only linked into the integration tests) so the
- * Rust test can compare what a C compiler sees with the Rust `abi` module.
+ * into a shared object by that test itself (at test time, never by a build
+ * script: building the crate or a plugin needs no C compiler) and loaded with
+ * dlopen, so the test can compare what a C compiler sees with the Rust `abi`
+ * module.
  */
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "variantd_plugin.h"
 
@@ -46,6 +49,7 @@ static const struct vd_probe_entry entries[] = {
     FIELD(vd_host_api, response_set_status),
     FIELD(vd_host_api, response_add_header),
     FIELD(vd_host_api, response_append_body),
+    FIELD(vd_host_api, request_route_params),
 
     TYPE(vd_plugin_descriptor),
     FIELD(vd_plugin_descriptor, abi_version_major),
@@ -108,3 +112,11 @@ const vd_plugin_descriptor vd_probe_descriptor = {
     {(const uint8_t *)"probe", 5}, {(const uint8_t *)"0.0.0", 5},
     probe_init, probe_handle, probe_shutdown,
 };
+
+/* VD_HOST_API_HAS as a C plugin uses it, for tables of a given `size`. */
+int vd_probe_has_route_params(uint32_t size) {
+    vd_host_api api;
+    memset(&api, 0, sizeof api);
+    api.size = size;
+    return VD_HOST_API_HAS(&api, request_route_params);
+}

@@ -20,7 +20,19 @@ pub(super) static HOST_API: abi::HostApi = abi::HostApi {
     response_set_status,
     response_add_header,
     response_append_body,
+    request_route_params: Some(request_route_params),
 };
+
+/// The request as the host builds it for `handle`: the ABI request first
+/// (`repr(C)`), so the pointer the plugin gets, and passes back to
+/// `request_route_params`, is also a pointer to this.
+#[repr(C)]
+pub(super) struct HostRequest {
+    pub raw: abi::Request,
+    /// The matched route's parameters as name/value pairs, for ABI 1.1
+    /// plugins; borrowed like everything in `raw`, for the `handle` call.
+    pub route_params: Vec<abi::Header>,
+}
 
 pub(super) struct ResponseSink<'a> {
     context: &'a HostContext,
@@ -70,6 +82,27 @@ unsafe extern "C" fn host_log(
         // INFO, and levels a newer plugin may know that we do not.
         _ => tracing::info!(target: "plugin", plugin, variant, "{message}"),
     }
+}
+
+/// ABI 1.1: hand out the route parameters of the request being handled.
+unsafe extern "C" fn request_route_params(
+    request: *const abi::Request,
+    out_params: *mut *const abi::Header,
+) -> usize {
+    // The ABI requires `request` to be the pointer we passed to `handle`,
+    // which always points at a `HostRequest` (see `PluginInstance::call`).
+    let Some(host_request) = request.cast::<HostRequest>().as_ref() else {
+        return 0;
+    };
+    let params = &host_request.route_params;
+    if let Some(out) = out_params.as_mut() {
+        *out = if params.is_empty() {
+            std::ptr::null()
+        } else {
+            params.as_ptr()
+        };
+    }
+    params.len()
 }
 
 unsafe extern "C" fn response_set_status(response: abi::ResponseBuilderHostPtr, status: u16) {

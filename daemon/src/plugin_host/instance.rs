@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use variantd_plugin_api::abi;
 
-use super::host_api::{HostContext, ResponseSink, HOST_API};
+use super::host_api::{HostContext, HostRequest, ResponseSink, HOST_API};
 use super::library::PluginLibrary;
 use super::loader::{code_name, LoadError};
 
@@ -118,6 +118,17 @@ impl PluginInstance {
     /// Call `handle` on this thread. The plugin must not block (variants
     /// marked `blocking` are called from the blocking pool by the caller).
     pub fn call(&self, req: &PluginRequest<'_>) -> Result<PluginResponse, CallError> {
+        self.call_with_params(req, &[])
+    }
+
+    /// [`call`](Self::call), also giving the plugin the matched route's
+    /// `{params}` as `(name, value)` (ABI 1.1 `request_route_params`; a 1.0
+    /// plugin never asks). Borrowed for the call, like the request.
+    pub fn call_with_params(
+        &self,
+        req: &PluginRequest<'_>,
+        route_params: &[(&str, &str)],
+    ) -> Result<PluginResponse, CallError> {
         let live = self.live.as_ref().expect("live until drop");
         let headers: Vec<abi::Header> = req
             .headers
@@ -127,7 +138,7 @@ impl PluginInstance {
                 value: abi::Bytes::from_slice(v),
             })
             .collect();
-        let request = abi::Request {
+        let raw = abi::Request {
             method: abi::Bytes::from_slice(req.method.as_bytes()),
             path: abi::Bytes::from_slice(req.path.as_bytes()),
             query: abi::Bytes::from_slice(req.query.as_bytes()),
@@ -143,6 +154,16 @@ impl PluginInstance {
             decided_by: abi::Bytes::from_slice(req.decided_by.as_bytes()),
             rule_id: abi::Bytes::from_slice(req.rule_id.as_bytes()),
         };
+        let request = HostRequest {
+            raw,
+            route_params: route_params
+                .iter()
+                .map(|(n, v)| abi::Header {
+                    name: abi::Bytes::from_slice(n.as_bytes()),
+                    value: abi::Bytes::from_slice(v.as_bytes()),
+                })
+                .collect(),
+        };
         let mut sink = ResponseSink::new(&live.host_context);
         live.library.in_flight.fetch_add(1, Ordering::Relaxed);
         // SAFETY: `request`, `headers` and `sink` outlive the call; the sink is
@@ -150,7 +171,7 @@ impl PluginInstance {
         let code = unsafe {
             (self.handle)(
                 live.instance,
-                &request,
+                &request.raw,
                 &mut sink as *mut ResponseSink as abi::ResponseBuilderHostPtr,
             )
         };

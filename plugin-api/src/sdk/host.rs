@@ -83,6 +83,27 @@ impl Host {
         self.ctx
     }
 
+    /// The host's `request_route_params` (ABI 1.1), if its table has one.
+    /// A 1.0 host's table is shorter than [`abi::HostApi`]: the field is read
+    /// only after `size` says it exists, never past the host's table.
+    pub fn route_params_fn(&self) -> Option<abi::RequestRouteParamsFn> {
+        if self.api.is_null() {
+            return None;
+        }
+        let end = std::mem::offset_of!(abi::HostApi, request_route_params)
+            + std::mem::size_of::<Option<abi::RequestRouteParamsFn>>();
+        // SAFETY: see `from_raw`. `size` is the first field of every version;
+        // the appended field is read through a raw place (no reference to a
+        // whole `HostApi` that may not exist) and only when `size` covers it.
+        unsafe {
+            let size = std::ptr::addr_of!((*self.api).size).read();
+            if (size as usize) < end {
+                return None;
+            }
+            std::ptr::addr_of!((*self.api).request_route_params).read()
+        }
+    }
+
     /// Write one line at `level`. Never fails; the host drops lines above
     /// its configured level.
     pub fn log(&self, level: Level, message: &str) {

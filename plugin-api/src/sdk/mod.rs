@@ -22,7 +22,7 @@ mod tests;
 
 pub use error::{ErrorKind, PluginError};
 pub use host::{Host, Level};
-pub use request::{percent_decode, Header, Headers, Request};
+pub use request::{percent_decode, Header, Headers, Request, RouteParams};
 pub use response::Response;
 
 /// What a plugin receives when the host creates an instance.

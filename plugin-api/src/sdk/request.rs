@@ -150,6 +150,42 @@ impl<'a> Request<'a> {
         &self.rule_id
     }
 
+    /// The `{params}` of the route pattern that matched this request, in
+    /// pattern order: for route `/users/{id}/posts/{*rest}` and path
+    /// `/users/42/posts/2026/05`, `("id", "42")` and `("rest", "2026/05")`.
+    /// Values are not percent-decoded (see [`percent_decode`]).
+    ///
+    /// Empty when the variant was addressed directly (`/variants/<name>/…`),
+    /// when the route has no parameters, and on a host older than ABI 1.1
+    /// (which cannot say; the SDK checks the host table's size first).
+    pub fn route_params(&self) -> RouteParams<'a> {
+        let Some(f) = self.host.route_params_fn() else {
+            return RouteParams { inner: [].iter() };
+        };
+        let mut ptr: *const abi::Header = std::ptr::null();
+        // SAFETY: `raw` is the very pointer the host passed to this `handle`
+        // call (the ABI requires that); the array it gives back is host-owned
+        // and valid until `handle` returns, which outlives 'a.
+        let params: &'a [abi::Header] = unsafe {
+            let n = f(self.raw, &mut ptr);
+            if n == 0 || ptr.is_null() {
+                &[]
+            } else {
+                std::slice::from_raw_parts(ptr, n)
+            }
+        };
+        RouteParams {
+            inner: params.iter(),
+        }
+    }
+
+    /// The route parameter `name` (`"id"` for `{id}`, `"rest"` for
+    /// `{*rest}`), not percent-decoded; `None` when the matched route has no
+    /// such parameter (see [`Request::route_params`]).
+    pub fn route_param(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.route_params().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
     /// Exact bytes of the method.
     pub fn method_bytes(&self) -> &'a [u8] {
         // SAFETY: as `body`.
@@ -232,6 +268,28 @@ impl<'a> Iterator for Headers<'a> {
 }
 
 impl ExactSizeIterator for Headers<'_> {}
+
+/// Iterator over the matched route's parameters as `(name, value)`; see
+/// [`Request::route_params`].
+#[derive(Clone)]
+pub struct RouteParams<'a> {
+    inner: std::slice::Iter<'a, abi::Header>,
+}
+
+impl<'a> Iterator for RouteParams<'a> {
+    type Item = (Cow<'a, str>, Cow<'a, str>);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|raw| {
+            // SAFETY: host-owned for 'a, see `Request::route_params`.
+            unsafe { (text(raw.name.as_slice()), text(raw.value.as_slice())) }
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for RouteParams<'_> {}
 
 fn hex(b: u8) -> Option<u8> {
     match b {

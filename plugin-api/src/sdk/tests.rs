@@ -62,12 +62,51 @@ unsafe extern "C" fn fake_append_body(r: abi::ResponseBuilderHostPtr, data: Byte
     r.calls += 1;
 }
 
+/// The fake host's request: the ABI request first, so the pointer handed to
+/// `handle` is also a pointer to this (what a real host does too).
+#[repr(C)]
+struct FakeRawRequest {
+    raw: abi::Request,
+    route_params: Vec<abi::Header>,
+}
+
+unsafe extern "C" fn fake_route_params(
+    request: *const abi::Request,
+    out_params: *mut *const abi::Header,
+) -> usize {
+    let fake = &*request.cast::<FakeRawRequest>();
+    if !out_params.is_null() {
+        *out_params = if fake.route_params.is_empty() {
+            std::ptr::null()
+        } else {
+            fake.route_params.as_ptr()
+        };
+    }
+    fake.route_params.len()
+}
+
+unsafe extern "C" fn must_not_be_called(
+    _: *const abi::Request,
+    _: *mut *const abi::Header,
+) -> usize {
+    std::process::abort() // unwinding out of extern "C" would abort anyway; say so plainly
+}
+
 static FAKE_API: abi::HostApi = abi::HostApi {
     size: std::mem::size_of::<abi::HostApi>() as u32,
     log: fake_log,
     response_set_status: fake_set_status,
     response_add_header: fake_add_header,
     response_append_body: fake_append_body,
+    request_route_params: Some(fake_route_params),
+};
+
+/// A 1.0 host: `size` ends before `request_route_params`. The field is set
+/// to a function that aborts, so reading it despite `size` fails the test.
+static FAKE_API_V1_0: abi::HostApi = abi::HostApi {
+    size: abi::HOST_API_V1_0_SIZE,
+    request_route_params: Some(must_not_be_called),
+    ..FAKE_API
 };
 
 /// Owns the strings a raw request points to.
@@ -81,6 +120,7 @@ struct OwnedRequest {
     variant: Vec<u8>,
     decided_by: Vec<u8>,
     rule_id: Vec<u8>,
+    route_params: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl OwnedRequest {
@@ -95,6 +135,7 @@ impl OwnedRequest {
             variant: Vec::new(),
             decided_by: Vec::new(),
             rule_id: Vec::new(),
+            route_params: Vec::new(),
         }
     }
 
@@ -124,7 +165,18 @@ impl OwnedRequest {
             decided_by: Bytes::from_slice(&self.decided_by),
             rule_id: Bytes::from_slice(&self.rule_id),
         };
-        f(&raw)
+        let fake = FakeRawRequest {
+            raw,
+            route_params: self
+                .route_params
+                .iter()
+                .map(|(n, v)| abi::Header {
+                    name: Bytes::from_slice(n),
+                    value: Bytes::from_slice(v),
+                })
+                .collect(),
+        };
+        f(&fake.raw)
     }
 }
 
@@ -144,12 +196,20 @@ impl Loaded {
     }
 
     fn try_init(desc: &'static abi::PluginDescriptor, config: &[u8]) -> (abi::Status, Loaded) {
+        Self::try_init_with(&FAKE_API, desc, config)
+    }
+
+    fn try_init_with(
+        api: &'static abi::HostApi,
+        desc: &'static abi::PluginDescriptor,
+        config: &[u8],
+    ) -> (abi::Status, Loaded) {
         let log = Box::<FakeLog>::default();
         let mut instance: abi::InstancePluginPtr = std::ptr::null_mut();
         let init = desc.init.expect("init hook");
         let status = unsafe {
             init(
-                &FAKE_API,
+                api,
                 Self::ctx(&log),
                 Bytes::from_slice(config),
                 &mut instance,
@@ -222,6 +282,14 @@ impl Plugin for Tester {
             "/panic" => panic!("boom at {}", req.path()),
             "/panic-str" => std::panic::panic_any(42_u32),
             "/fail" => Err(PluginError::internal("could not do it")),
+            p if p.starts_with("/users/") => Ok(Response::json(
+                200,
+                &json!({
+                    "params": req.route_params().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>(),
+                    "id": req.route_param("id"),
+                    "nope": req.route_param("nope"),
+                }),
+            )),
             "/log" => {
                 req.host().warn("from request");
                 self.host.debug("from stored host");
@@ -574,4 +642,42 @@ fn response_helpers() {
         crate::percent_decode("plain"),
         std::borrow::Cow::Borrowed(_)
     ));
+}
+
+#[test]
+fn route_params_come_from_a_1_1_host_in_pattern_order() {
+    let p = Loaded::init(tester(), b"{}");
+    let mut req = OwnedRequest::new("GET", "/users/42/posts/2026/05");
+    req.route_params = vec![
+        (b"id".to_vec(), b"42".to_vec()),
+        (b"rest".to_vec(), b"2026%2F05".to_vec()),
+    ];
+    let (status, resp) = p.call(&req);
+    assert_eq!(status, abi::VD_OK);
+    assert_eq!(
+        body_json(&resp),
+        json!({ "params": ["id=42", "rest=2026%2F05"], "id": "42", "nope": null })
+    );
+    // No params (a variant addressed directly): empty, not an error.
+    let (_, resp) = p.call(&OwnedRequest::new("GET", "/users/x"));
+    assert_eq!(
+        body_json(&resp),
+        json!({ "params": [], "id": null, "nope": null })
+    );
+    p.shutdown();
+}
+
+#[test]
+fn a_1_0_host_table_is_never_read_past_its_size() {
+    let (status, p) = Loaded::try_init_with(&FAKE_API_V1_0, tester(), b"{}");
+    assert_eq!(status, abi::VD_OK);
+    let mut req = OwnedRequest::new("GET", "/users/42");
+    req.route_params = vec![(b"id".to_vec(), b"42".to_vec())];
+    let (status, resp) = p.call(&req);
+    assert_eq!(status, abi::VD_OK);
+    assert_eq!(
+        body_json(&resp),
+        json!({ "params": [], "id": null, "nope": null })
+    );
+    p.shutdown();
 }
