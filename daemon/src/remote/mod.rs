@@ -4,6 +4,7 @@
 mod breaker;
 mod client;
 mod headers;
+mod websocket;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -17,11 +18,13 @@ use awc::error::{ConnectError, SendRequestError};
 use futures_util::stream::LocalBoxStream;
 
 use crate::config::RemoteConfig;
+use crate::tls::client::ClientTls;
 
 pub use breaker::{Breaker, BreakerState, Permit};
 pub use headers::{
     forwardable_request_headers, forwardable_response_headers, ForwardContext, X_REQUEST_ID,
 };
+pub use websocket::{UpstreamSocket, WebSocketHandshake};
 
 /// A remote variant and its failure state. Lives across snapshots while its
 /// config is unchanged so the breaker remembers.
@@ -29,7 +32,16 @@ pub struct RemoteVariant {
     name: String,
     config: RemoteConfig,
     /// `config.url` taken apart once, so a request only parses its own path.
+    /// With `tls_server_name`, that name (and the URL's port): awc sends it
+    /// as SNI and verifies the certificate against it.
     authority: Authority,
+    scheme: Scheme,
+    /// Where to connect when `authority` is not the URL's host
+    /// (`tls_server_name` set).
+    connect_to: Option<ConnectTo>,
+    /// `https://`: the TLS client configuration, or why it could not be
+    /// built (then every request fails with that reason).
+    tls: Option<Result<ClientTls, String>>,
     base_path: String,
     /// The Host header for the upstream, as awc would write it (`host`, or
     /// `host:port` unless the port is 80 or 443): made once here, where awc
@@ -61,6 +73,22 @@ pub enum RemoteError {
     Upstream(String),
     #[error("upstream answered {0}")]
     Status(u16),
+    #[error("upstream TLS certificate rejected: {0}")]
+    Certificate(String),
+    #[error("TLS handshake with the upstream failed: {0}")]
+    Tls(String),
+    #[error("TLS configuration unusable: {0}")]
+    TlsConfig(String),
+    #[error("upstream refused the WebSocket upgrade: {0}")]
+    WebSocket(String),
+}
+
+/// The address behind a `tls_server_name`: the URL's host.
+#[derive(Debug, Clone)]
+enum ConnectTo {
+    Addr(std::net::SocketAddr),
+    /// A DNS name, resolved when a request needs a connection address.
+    Host(String, u16),
 }
 
 impl RemoteError {
@@ -82,6 +110,10 @@ impl RemoteError {
             RemoteError::Closed => "closed",
             RemoteError::Upstream(_) => "upstream",
             RemoteError::Status(_) => "status_5xx",
+            RemoteError::Certificate(_) => "tls_certificate",
+            RemoteError::Tls(_) => "tls",
+            RemoteError::TlsConfig(_) => "tls_config",
+            RemoteError::WebSocket(_) => "websocket_refused",
         }
     }
 }
@@ -131,17 +163,51 @@ impl RemoteVariant {
             config.breaker_failures,
             Duration::from_millis(config.breaker_cooldown_ms),
         );
-        // Validated as an http URL with a host when the config was parsed.
+        // Validated as an http(s) URL with a host when the config was parsed.
         let base: Uri = config.url.parse().unwrap_or_default();
-        let authority = base
+        let url_authority = base
             .authority()
             .cloned()
             .unwrap_or_else(|| Authority::from_static("invalid"));
+        let https = base.scheme_str() == Some("https");
+        let scheme = if https { Scheme::HTTPS } else { Scheme::HTTP };
         let base_path = base.path().trim_end_matches('/').to_string();
+        let server_name = config.tls.as_ref().and_then(|t| t.server_name.clone());
+        let (authority, connect_to) = match &server_name {
+            Some(sni) => {
+                let port = url_authority.port_u16().unwrap_or(443);
+                let host = url_authority
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']');
+                let to = match host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => ConnectTo::Addr((ip, port).into()),
+                    Err(_) => ConnectTo::Host(host.to_string(), port),
+                };
+                let named = match sni.parse::<std::net::Ipv6Addr>() {
+                    Ok(_) => format!("[{sni}]:{port}"),
+                    Err(_) => format!("{sni}:{port}"),
+                };
+                (
+                    Authority::try_from(named.as_str()).unwrap_or(url_authority),
+                    Some(to),
+                )
+            }
+            None => (url_authority, None),
+        };
         let host = match authority.port_u16() {
             None | Some(80) | Some(443) => authority.host().to_string(),
             Some(port) => format!("{}:{port}", authority.host()),
         };
+        let tls = config.tls.clone().map(|settings| {
+            if settings.insecure_skip_verify {
+                tracing::warn!(variant = name, url = %config.url, "INSECURE: insecure_skip_verify = true: this variant's TLS certificate is NOT verified; anyone on the path can read and change its traffic. Test setups only.");
+            }
+            ClientTls::new(settings).map_err(|e| {
+                tracing::error!(variant = name, error = %e, "remote variant TLS configuration unusable; its requests fail until the files are fixed");
+                e.to_string()
+            })
+        });
         let host_header =
             HeaderValue::from_str(&host).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         let circuit_gauge = crate::metrics::circuit_gauge(name);
@@ -150,6 +216,9 @@ impl RemoteVariant {
             name: name.to_string(),
             config,
             authority,
+            scheme,
+            connect_to,
+            tls,
             base_path,
             host_header,
             breaker,
@@ -182,7 +251,7 @@ impl RemoteVariant {
         }
         let path_and_query = PathAndQuery::try_from(joined).map_err(|e| invalid(&e))?;
         let mut parts = uri::Parts::default();
-        parts.scheme = Some(Scheme::HTTP);
+        parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
         parts.path_and_query = Some(path_and_query);
         Uri::from_parts(parts).map_err(|e| invalid(&e))
@@ -190,6 +259,38 @@ impl RemoteVariant {
 
     pub fn config(&self) -> &RemoteConfig {
         &self.config
+    }
+
+    /// Whether this variant accepts any certificate (`insecure_skip_verify`).
+    pub fn insecure(&self) -> bool {
+        self.config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.insecure_skip_verify)
+    }
+
+    /// The TLS configuration to use now (`None` for http), or why there is none.
+    fn tls_now(&self) -> Result<Option<std::sync::Arc<crate::tls::client::Built>>, RemoteError> {
+        match &self.tls {
+            None => Ok(None),
+            Some(Ok(tls)) => Ok(Some(tls.current())),
+            Some(Err(e)) => Err(RemoteError::TlsConfig(e.clone())),
+        }
+    }
+
+    /// The socket address to connect to when it is not the authority's
+    /// (`tls_server_name`); `None` to let awc resolve the authority.
+    async fn connect_addr(&self) -> Result<Option<std::net::SocketAddr>, RemoteError> {
+        match &self.connect_to {
+            None => Ok(None),
+            Some(ConnectTo::Addr(a)) => Ok(Some(*a)),
+            Some(ConnectTo::Host(host, port)) => tokio::net::lookup_host((host.as_str(), *port))
+                .await
+                .map_err(|e| RemoteError::Connect(format!("resolving {host}: {e}")))?
+                .next()
+                .map(Some)
+                .ok_or_else(|| RemoteError::Connect(format!("{host} has no address"))),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -234,6 +335,14 @@ impl RemoteVariant {
                 return Err(e);
             }
         };
+        let (tls, addr) = match self.tls_now() {
+            Ok(tls) if self.connect_to.is_none() => (tls, None),
+            Ok(tls) => match self.connect_addr().await {
+                Ok(addr) => (tls, addr),
+                Err(e) => return Err(self.failed_before_sending(e, permit)),
+            },
+            Err(e) => return Err(self.failed_before_sending(e, permit)),
+        };
         let method = target.method;
         let attempts = if is_idempotent(method) && body.replayable() {
             1 + self.config.retries
@@ -248,11 +357,14 @@ impl RemoteVariant {
                 last_err = RemoteError::Timeout(self.config.timeout_ms);
                 break;
             }
-            let client = client::for_variant(&self.name, &self.config);
+            let client = client::for_variant(&self.name, &self.config, tls.as_deref());
             let mut req = client
                 .request(method.clone(), uri.clone())
                 .timeout(deadline - now)
                 .no_decompress();
+            if let Some(addr) = addr {
+                req = req.address(addr);
+            }
             // Through `headers_mut`, not the by-value builder: each builder
             // call moves the whole request (a few hundred bytes).
             let headers = req.headers_mut();
@@ -290,8 +402,13 @@ impl RemoteVariant {
                     crate::metrics::upstream_error(&self.name, last_err.metric_kind());
                     self.breaker.on_failure();
                     tracing::warn!(variant = %self.name, attempt = attempt + 1, of = attempts, error = %last_err, "remote variant failed");
-                    // A timeout already spent the request's time budget.
-                    if matches!(last_err, RemoteError::Timeout(_)) || !self.breaker.allow_retry() {
+                    // A timeout already spent the request's time budget, and
+                    // a certificate that failed verification fails again.
+                    if matches!(
+                        last_err,
+                        RemoteError::Timeout(_) | RemoteError::Certificate(_)
+                    ) || !self.breaker.allow_retry()
+                    {
                         break;
                     }
                 }
@@ -308,8 +425,33 @@ impl RemoteVariant {
         self.breaker.on_failure();
     }
 
+    /// A failure found before any attempt (no TLS configuration, no
+    /// address): counted and fed to the breaker like a failed connect.
+    fn failed_before_sending(&self, e: RemoteError, permit: Permit<'_>) -> RemoteError {
+        crate::metrics::upstream_error(&self.name, e.metric_kind());
+        self.breaker.on_failure();
+        tracing::warn!(variant = %self.name, error = %e, "remote variant failed");
+        drop(permit);
+        e
+    }
+
     fn classify(&self, e: SendRequestError) -> RemoteError {
+        // A TLS alert can surface after the handshake (TLS 1.3 sends a
+        // refused client certificate's alert with the first read), inside
+        // whichever error the read or write failed with.
+        let inner_io = match &e {
+            SendRequestError::Send(io) => Some(io),
+            SendRequestError::Response(actix_web::error::ParseError::Io(io)) => Some(io),
+            _ => None,
+        };
+        if let Some(tls) = inner_io
+            .and_then(|io| rustls_error(io))
+            .or_else(|| rustls_error(&e))
+        {
+            return classify_tls(tls);
+        }
         match e {
+            SendRequestError::Connect(ConnectError::Io(io)) => classify_io(io),
             SendRequestError::Timeout => RemoteError::Timeout(self.config.timeout_ms),
             SendRequestError::Connect(ConnectError::Timeout) => {
                 RemoteError::ConnectTimeout(self.config.connect_timeout_ms)
@@ -328,6 +470,46 @@ impl RemoteVariant {
     }
 }
 
+/// A connect error that may be a TLS handshake failure: tokio-rustls hands
+/// rustls' error up inside the io::Error.
+fn classify_io(io: std::io::Error) -> RemoteError {
+    let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) else {
+        return RemoteError::Connect(io.to_string());
+    };
+    classify_tls(tls)
+}
+
+/// The rustls error somewhere in `e`'s chain of sources.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return Some(tls);
+            }
+        }
+        next = err.source();
+    }
+    None
+}
+
+fn classify_tls(tls: &rustls::Error) -> RemoteError {
+    match crate::tls::client::certificate_problem(tls) {
+        Some(problem) => RemoteError::Certificate(problem),
+        None => RemoteError::Tls(match tls {
+            // The upstream refused us: most often a client certificate it
+            // wants and did not get, or does not trust.
+            rustls::Error::AlertReceived(alert) => format!(
+                "the upstream sent alert {alert:?} (does it require a client certificate? see tls_client_cert)"
+            ),
+            other => other.to_string(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +519,9 @@ mod tests {
             "v",
             RemoteConfig {
                 url: url.to_string(),
+                tls: None,
+                websocket_idle_timeout_ms: 1000,
+                websocket_max_message_bytes: 1024,
                 connect_timeout_ms: 100,
                 timeout_ms: 100,
                 retries: 0,

@@ -88,6 +88,8 @@ pub fn write_atomic(path: &Path, text: &str) {
 pub struct Daemon {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// `http`, or `https` for a daemon with `[server.tls]`.
+    pub scheme: &'static str,
     /// Where `server.admin_listen` bound, once the daemon has said so.
     admin: Arc<Mutex<Option<SocketAddr>>>,
     log: Arc<Mutex<String>>,
@@ -284,7 +286,10 @@ impl Daemon {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("variantd listening on http://") {
-                    let _ = tx.send(addr.to_string());
+                    let _ = tx.send(("http", addr.to_string()));
+                }
+                if let Some(addr) = line.strip_prefix("variantd listening on https://") {
+                    let _ = tx.send(("https", addr.to_string()));
                 }
                 if let Some(addr) = line.strip_prefix("variantd admin listening on http://") {
                     *admin2.lock().unwrap() = addr.parse().ok();
@@ -292,9 +297,10 @@ impl Daemon {
             }
         });
         match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => Ok(Daemon {
+            Ok((scheme, addr)) => Ok(Daemon {
                 child: Some(child),
                 addr: addr.parse().unwrap(),
+                scheme,
                 admin,
                 log,
                 dir: PathBuf::new(),
@@ -322,7 +328,7 @@ impl Daemon {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.scheme, self.addr, path)
     }
 
     pub fn logs(&self) -> String {
