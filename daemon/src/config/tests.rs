@@ -98,8 +98,18 @@ fn bad_values_are_refused() {
     assert!(m.contains("not both"), "{m}");
     let (_, _, m) = invalid("[variants.x]\nurl = \"ftp://127.0.0.1:1\"\n");
     assert!(m.contains("http"), "{m}");
-    let (_, _, m) = invalid("[variants.x]\nurl = \"https://127.0.0.1:1\"\n");
-    assert!(m.contains("not supported"), "{m}");
+    // https upstreams are served; TLS keys on an http one are refused.
+    assert!(
+        parse("[variants.x]\nurl = \"https://127.0.0.1:1\"\ninsecure_skip_verify = true\n").is_ok()
+    );
+    let (_, key, m) = invalid("[variants.x]\nurl = \"http://127.0.0.1:1\"\nhttp2 = true\n");
+    assert!(
+        key == "variants.x.http2" && m.contains("https"),
+        "{key}: {m}"
+    );
+    let (_, _, m) =
+        invalid("[variants.x]\nurl = \"https://127.0.0.1:1\"\ntls_client_cert = \"c.pem\"\n");
+    assert!(m.contains("tls_client_key"), "{m}");
     let (_, _, m) = invalid(&format!(
         "{BASE}\n[variants.c]\nplugin = \"p\"\nfallback = \"c\"\n"
     ));
