@@ -82,6 +82,20 @@ impl PluginLibrary {
         self.copy.path()
     }
 
+    /// The ABI version the plugin was built against, `(major, minor)`, as
+    /// its descriptor declares it (for operators: `variantd plugin check`).
+    pub fn abi_version(&self) -> (u32, u32) {
+        (
+            self.descriptor.abi_version_major,
+            self.descriptor.abi_version_minor,
+        )
+    }
+
+    /// The size of the plugin's descriptor, as it declares it.
+    pub fn descriptor_size(&self) -> u32 {
+        self.descriptor.descriptor_size
+    }
+
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
