@@ -4,13 +4,14 @@ use crate::definitions::{is_definitions_file, Definitions};
 use crate::error::DecisionError;
 use crate::exposures::{EventCounts, JsonlEventSink};
 use crate::live::FileThenNetworkSpecsAdapter;
-use crate::model::{Decision, DecisionKind, DecisionSpec, EventValue, UserContext};
+use crate::model::{Decision, DecisionKind, DecisionSpec, EventValue, TopLevelField, UserContext};
 use crate::settings::StatsigSettings;
 use crate::specs::{self, SpecsInfo, ValidSpecs, EMPTY_SPECS};
 use crate::statsig_log::{register_secret, TracingOutputLogger, STATSIG_LOG_LEVEL};
 use crate::status::EngineStatus;
 use serde_json::Value;
 use statsig_rust::{
+    DynamicConfigEvaluationOptions, ExperimentEvaluationOptions, FeatureGateEvaluationOptions,
     SpecStore, SpecsSource, SpecsUpdateListener, Statsig, StatsigBootstrapSpecsAdapter,
     StatsigHttpSpecsAdapter, StatsigOptions, StatsigUser, StatsigUserBuilder,
 };
@@ -208,23 +209,46 @@ impl DecisionEngine {
             }
         }
         let status = engine.status();
-        tracing::info!(mode = status.mode, source = status.source, ready = status.ready,
-            specs_time = ?status.specs_time, gates = status.gates.len(),
-            experiments = status.experiments.len(), dynamic_configs = status.dynamic_configs.len(),
-            "decision engine started");
+        tracing::info!(
+            mode = status.mode,
+            source = status.source,
+            ready = status.ready,
+            specs_time = status.specs_time.unwrap_or(0),
+            gates = status.gates.len(),
+            experiments = status.experiments.len(),
+            dynamic_configs = status.dynamic_configs.len(),
+            "decision engine started"
+        );
         Ok(engine)
     }
 
     /// Decides the variant for `user`. Logs statsig's exposure. Never fails:
     /// unknown names and missing specs give the spec's default, with the reason.
     pub fn decide(&self, user: &UserContext, spec: &DecisionSpec) -> Decision {
+        self.evaluate(user, spec, true)
+    }
+
+    /// The decision [`decide`](Self::decide) would make, without logging an
+    /// exposure: for explaining a routing, never for serving one.
+    pub fn explain(&self, user: &UserContext, spec: &DecisionSpec) -> Decision {
+        self.evaluate(user, spec, false)
+    }
+
+    fn evaluate(&self, user: &UserContext, spec: &DecisionSpec, expose: bool) -> Decision {
         if !self.is_ready() {
             return fallback(spec, NOT_READY_REASON.to_string());
         }
         let su = statsig_user(user);
+        let disable_exposure_logging = !expose;
         match spec {
             DecisionSpec::Gate { name, pass, fail } => {
-                let gate = self.statsig.get_feature_gate(&su, name);
+                let gate = self.statsig.get_feature_gate_with_options(
+                    &su,
+                    name,
+                    FeatureGateEvaluationOptions {
+                        disable_exposure_logging,
+                    },
+                );
                 Decision {
                     variant: if gate.value {
                         pass.clone()
@@ -238,6 +262,7 @@ impl DecisionEngine {
                     gate_value: Some(gate.value),
                     group_name: None,
                     value: None,
+                    unit_type: gate.id_type,
                 }
             }
             DecisionSpec::Experiment {
@@ -246,7 +271,14 @@ impl DecisionEngine {
                 variants,
                 default,
             } => {
-                let exp = self.statsig.get_experiment(&su, name);
+                let exp = self.statsig.get_experiment_with_options(
+                    &su,
+                    name,
+                    ExperimentEvaluationOptions {
+                        disable_exposure_logging,
+                        ..ExperimentEvaluationOptions::default()
+                    },
+                );
                 let value = exp.value.get(parameter).and_then(value_to_string);
                 Decision {
                     variant: pick_variant(value.as_deref(), variants, default),
@@ -257,6 +289,7 @@ impl DecisionEngine {
                     gate_value: None,
                     group_name: exp.group_name,
                     value,
+                    unit_type: exp.id_type,
                 }
             }
             DecisionSpec::DynamicConfig {
@@ -265,7 +298,13 @@ impl DecisionEngine {
                 variants,
                 default,
             } => {
-                let config = self.statsig.get_dynamic_config(&su, name);
+                let config = self.statsig.get_dynamic_config_with_options(
+                    &su,
+                    name,
+                    DynamicConfigEvaluationOptions {
+                        disable_exposure_logging,
+                    },
+                );
                 let value = config.value.get(parameter).and_then(value_to_string);
                 Decision {
                     variant: pick_variant(value.as_deref(), variants, default),
@@ -276,6 +315,7 @@ impl DecisionEngine {
                     gate_value: None,
                     group_name: None,
                     value,
+                    unit_type: config.id_type,
                 }
             }
         }
@@ -592,6 +632,20 @@ impl fmt::Debug for DecisionEngine {
 /// Reads `specs_path`: a dcs-v2 file as is, or a definitions file (`.toml`)
 /// turned into a dcs-v2 document. `loaded` is the time of the specs statsig
 /// holds (0: none).
+/// Reads and checks the specs source at `path` (a dcs-v2 file or a
+/// definitions file) as the engine would at start, without starting one:
+/// for `variantd --check`.
+pub fn check_specs_source(path: &std::path::Path) -> Result<SpecsInfo, DecisionError> {
+    let (_, valid) = read_specs_source(&StatsigSettings::offline(path), 0)?;
+    Ok(SpecsInfo {
+        specs_time: valid.time,
+        specs_version: 0,
+        gates: valid.gates,
+        experiments: valid.experiments,
+        dynamic_configs: valid.dynamic_configs,
+    })
+}
+
 fn read_specs_source(
     settings: &StatsigSettings,
     loaded: u64,
@@ -624,10 +678,10 @@ fn definitions_time(settings: &StatsigSettings, loaded: u64) -> u64 {
 }
 
 fn read_specs_file(settings: &StatsigSettings) -> Result<(String, ValidSpecs), DecisionError> {
-    let json = std::fs::read_to_string(&settings.specs_path).map_err(|source| {
+    let json = std::fs::read_to_string(&settings.specs_path).map_err(|reason| {
         DecisionError::SpecsRead {
             path: settings.specs_path.clone(),
-            source,
+            reason,
         }
     })?;
     let valid = specs::validate(&json)?;
@@ -635,9 +689,26 @@ fn read_specs_file(settings: &StatsigSettings) -> Result<(String, ValidSpecs), D
 }
 
 fn statsig_user(user: &UserContext) -> StatsigUser {
-    let mut builder = StatsigUserBuilder::new_with_user_id(user.user_key.clone());
+    let ids = (!user.custom_ids.is_empty()).then(|| user.custom_ids.iter().cloned());
+    let mut builder = if user.user_key.is_empty() {
+        StatsigUserBuilder::new_with_custom_ids(ids.into_iter().flatten())
+    } else {
+        StatsigUserBuilder::new_with_user_id(user.user_key.clone()).custom_ids(ids)
+    };
     if let Some(ip) = &user.ip {
         builder = builder.ip(Some(ip.clone()));
+    }
+    if let Some(agent) = &user.user_agent {
+        builder = builder.user_agent(Some(agent.clone()));
+    }
+    for (field, value) in &user.top_level {
+        let value = Some(value.clone());
+        builder = match field {
+            TopLevelField::Email => builder.email(value),
+            TopLevelField::Country => builder.country(value),
+            TopLevelField::Locale => builder.locale(value),
+            TopLevelField::AppVersion => builder.app_version(value),
+        };
     }
     if !user.custom.is_empty() {
         builder = builder.custom_from_str_map(Some(user.custom.iter().cloned().collect()));
@@ -670,6 +741,7 @@ fn fallback(spec: &DecisionSpec, reason: String) -> Decision {
         gate_value: None,
         group_name: None,
         value: None,
+        unit_type: String::new(),
     }
 }
 

@@ -10,11 +10,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DecisionError {
     /// The specs file could not be read (missing, permissions, ...).
-    #[error("cannot read specs file {path}: {source}")]
+    // The reason is in the message, so it is not also a `source`: chains
+    // printed with `{:#}` would say it twice.
+    #[error("cannot read specs file {}: {reason}", path.display())]
     SpecsRead {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 
     /// The definitions file (`specs_path` ending in `.toml`) is unreadable or

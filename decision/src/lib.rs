@@ -36,10 +36,10 @@ pub mod status;
 
 pub use definitions::{build_specs_from_file, is_definitions_file, Definitions, DefinitionsError};
 pub use describe::{describe_specs, DescribeError};
-pub use engine::DecisionEngine;
+pub use engine::{check_specs_source, DecisionEngine};
 pub use error::DecisionError;
 pub use exposures::Rotation;
-pub use model::{Decision, DecisionKind, DecisionSpec, EventValue, UserContext};
+pub use model::{Decision, DecisionKind, DecisionSpec, EventValue, TopLevelField, UserContext};
 pub use pull::{pull_specs, PullError};
 pub use settings::{SecretKey, StatsigSettings};
 pub use specs::SpecsInfo;

@@ -3,15 +3,46 @@
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// The user a decision is made for.
+/// The user a decision is made for, as Statsig's server SDKs take it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserContext {
-    /// Statsig `userID`: the unit that is hashed into buckets.
+    /// Statsig `userID`: the unit that is hashed into buckets. Empty for an
+    /// anonymous visitor known only by a custom id.
     pub user_key: String,
     /// Client IP, if known.
     pub ip: Option<String>,
+    /// Statsig `userAgent`: browser, OS and version rules parse it.
+    pub user_agent: Option<String>,
+    /// Statsig's other top-level fields, e.g. `(Email, "a@b.c")`.
+    pub top_level: Vec<(TopLevelField, String)>,
     /// Custom fields, e.g. `("plan", "enterprise")`; rules can target them.
     pub custom: Vec<(String, String)>,
+    /// Custom unit ids, e.g. `("stableID", "…")`, for gates and experiments
+    /// whose unit is not `userID`.
+    pub custom_ids: Vec<(String, String)>,
+}
+
+/// The top-level fields of a Statsig user besides `userID`, `ip` and
+/// `userAgent` (which have fields of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TopLevelField {
+    Email,
+    Country,
+    Locale,
+    AppVersion,
+}
+
+impl TopLevelField {
+    /// The field Statsig calls `name` (as in its console), if it is one.
+    pub fn from_statsig_name(name: &str) -> Option<TopLevelField> {
+        match name {
+            "email" => Some(TopLevelField::Email),
+            "country" => Some(TopLevelField::Country),
+            "locale" => Some(TopLevelField::Locale),
+            "appVersion" => Some(TopLevelField::AppVersion),
+            _ => None,
+        }
+    }
 }
 
 impl UserContext {
@@ -134,6 +165,9 @@ pub struct Decision {
     pub group_name: Option<String>,
     /// Experiments / configs: the parameter value statsig returned.
     pub value: Option<String>,
+    /// The unit the spec is evaluated on (`userID`, `stableID`, ...); empty
+    /// when statsig was not consulted.
+    pub unit_type: String,
 }
 
 /// The value of a custom event.
