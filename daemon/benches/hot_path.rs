@@ -91,7 +91,7 @@ fn decision(c: &mut Criterion) {
         .map(|i| RequestUser {
             user_key: format!("user{i}"),
             ip: Some([127, 0, 0, 1].into()),
-            custom: Vec::new(),
+            ..RequestUser::default()
         })
         .collect();
     let statsig_users: Vec<UserContext> = users.iter().map(RequestUser::to_statsig).collect();

@@ -20,13 +20,10 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
     let config = Config::load(&cli.config, &overrides)?;
     crate::telemetry::init(config.log_format);
     if cli.check {
-        println!(
-            "{}: ok ({} variants, {} routes)",
-            config.source.display(),
-            config.variants.len(),
-            config.routes.len()
-        );
-        return Ok(());
+        match crate::commands::check::run(&config, cli.allow_degraded) {
+            0 => return Ok(()),
+            code => std::process::exit(code),
+        }
     }
     let listen = config.listen_addr()?;
     let prometheus = crate::metrics::install();
@@ -70,6 +67,12 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
         config.statsig.decision_cache_entries,
     );
     let max_connections = config.max_connections;
+    // Built before anything starts, so a certificate that does not load
+    // stops the start with its reason.
+    let tls = match &config.tls {
+        Some(t) => Some(crate::tls::server::server_config(t).context("server.tls")?),
+        None => None,
+    };
     let admin_listen = match &config.admin_listen {
         Some(a) => Some(a.parse::<std::net::SocketAddr>().with_context(|| {
             format!("server.admin_listen `{a}` is not an address like 127.0.0.1:9090")
@@ -82,6 +85,15 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
     }
     warn_unknown_decisions(&control, &engine);
 
+    // Results and dashboard samples are made in the background, never on
+    // a request.
+    let results = Arc::new(crate::results::ResultsCache::new());
+    let results_refresher =
+        crate::results::spawn_refresher(results.clone(), control.snapshot_handle(), engine.clone());
+    let sampler = Arc::new(crate::results::sampler::Sampler::new());
+    let dashboard_sampler =
+        crate::results::sampler::spawn(sampler.clone(), prometheus.clone(), control.clone());
+
     let state = web::Data::new(AppState {
         snapshots: control.snapshot_handle(),
         control: control.clone(),
@@ -92,6 +104,8 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
             .ok()
             .filter(|t| !t.is_empty()),
         admin_listener: std::sync::OnceLock::new(),
+        results,
+        sampler,
     });
     let app_state = state.clone();
     let connections = crate::http::ConnectionLimit::new(max_connections);
@@ -108,8 +122,15 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
     .disable_signals()
     // actix counts per worker; the configured bound is for the whole daemon.
     .max_connections(max_connections.div_ceil(workers).max(1))
-    .on_connect(move |_, extensions| connections.opened(extensions))
-    .bind(listen)
+    .on_connect(move |_, extensions| connections.opened(extensions));
+    // HTTPS when `[server.tls]` is set: the certificate is chosen per
+    // handshake and reread when its files change; actix offers h2 and
+    // http/1.1 by ALPN.
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    server = match tls {
+        Some(tls) => server.bind_rustls_0_23(listen, tls),
+        None => server.bind(listen),
+    }
     .with_context(|| format!("binding {listen}"))?;
     let public = server.addrs();
     if let Some(admin) = admin_listen {
@@ -119,7 +140,7 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
     }
     for addr in &public {
         // Tests and scripts read this line to find an ephemeral port.
-        println!("variantd listening on http://{addr}");
+        println!("variantd listening on {scheme}://{addr}");
     }
     if let Some(addr) = server.addrs().into_iter().find(|a| !public.contains(a)) {
         let _ = state.admin_listener.set(addr);
@@ -145,6 +166,8 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
     if let Some(flusher) = flusher {
         flusher.abort();
     }
+    results_refresher.abort();
+    dashboard_sampler.abort();
     engine.shutdown().await;
     control.retention().drain();
     tracing::info!("bye");

@@ -45,6 +45,30 @@ pub enum Backend {
 }
 
 impl Snapshot {
+    /// The routes and variants of `config` with no plugin loaded and no
+    /// remote client made: enough to match and decide, never to call (for
+    /// `variantd explain`).
+    pub fn for_explaining(config: Arc<Config>) -> Snapshot {
+        let variants = config
+            .variants
+            .values()
+            .map(|v| {
+                let backend = Backend::Plugin {
+                    instance: None,
+                    plugin: String::new(),
+                    blocking: false,
+                };
+                (v.name.clone(), Variant::new(v.clone(), backend))
+            })
+            .collect();
+        Snapshot {
+            generation: 0,
+            routes: RouteTable::new(&config.routes),
+            variants,
+            config,
+        }
+    }
+
     /// Whether answering with `variant` may involve a remote hop (itself or its fallback).
     pub fn may_go_remote(&self, variant: &str) -> bool {
         let Some(v) = self.variants.get(variant) else {
@@ -113,6 +137,19 @@ impl RouteTable {
             .at(path)
             .ok()
             .map(|m| (*m.value, &self.routes[*m.value]))
+    }
+
+    /// [`find`](Self::find), plus the matched pattern's `{params}` as
+    /// `(name, value)` (names borrowed from the table, values from `path`),
+    /// which plugins read through ABI 1.1's `request_route_params`.
+    /// Allocates only for a pattern that has parameters.
+    pub fn find_with_params<'s, 'p>(
+        &'s self,
+        path: &'p str,
+    ) -> Option<(usize, &'s RouteConfig, Vec<(&'s str, &'p str)>)> {
+        let m = self.router.at(path).ok()?;
+        let params = m.params.iter().collect();
+        Some((*m.value, &self.routes[*m.value], params))
     }
 
     /// The pattern of route `index` (from [`RouteTable::find`]).

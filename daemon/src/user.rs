@@ -1,13 +1,13 @@
 //! From an HTTP request to the Statsig user: the user key (query parameter,
 //! header or cookie, as configured) and the mapped custom attributes.
 
-use actix_web::http::header::{HeaderMap, HeaderName, X_FORWARDED_FOR};
+use actix_web::http::header::{HeaderMap, HeaderName, USER_AGENT, X_FORWARDED_FOR};
 use actix_web::HttpRequest;
 use std::net::IpAddr;
 
 use crate::decide::RequestUser;
 
-use crate::config::UserConfig;
+use crate::config::{IdPlace, UnitIdSource, UserConfig, UserField};
 
 /// Why a request has no usable user key.
 #[derive(Debug, thiserror::Error)]
@@ -115,40 +115,97 @@ fn decode_form(text: &str) -> Result<String, Vec<u8>> {
     String::from_utf8(bytes).map_err(|e| e.into_bytes())
 }
 
-/// The full Statsig user for a decision.
+/// The full Statsig user for a decision. Without a user key the request is
+/// refused here, unless custom unit ids are configured: a decision by such a
+/// unit needs no user key (the caller checks the unit it needs with
+/// [`RequestUser::has_unit`] once the decision says which).
 pub fn request_user(req: &HttpRequest, cfg: &UserConfig) -> Result<RequestUser, UserKeyError> {
-    let Some(user_key) = user_key(req, cfg)? else {
-        let mut tried = Vec::new();
-        if let Some(q) = &cfg.key_query {
-            tried.push(format!("query parameter `{q}`"));
-        }
-        if let Some(h) = &cfg.key_header {
-            tried.push(format!("header `{h}`"));
-        }
-        if let Some(c) = &cfg.key_cookie {
-            tried.push(format!("cookie `{c}`"));
-        }
-        return Err(UserKeyError::Missing { tried });
+    let user_key = match user_key(req, cfg)? {
+        Some(key) => key,
+        None if !cfg.ids.is_empty() => String::new(),
+        None => return Err(missing_key(cfg, None)),
     };
     let ip = cfg
         .client_ip
         .then(|| client_ip(req, cfg.trust_forwarded_for))
         .flatten();
-    let custom = cfg
-        .attributes
+    let headers = req.headers();
+    let user_agent = cfg
+        .user_agent
+        .then(|| headers.get(USER_AGENT).cloned())
+        .flatten();
+    let mut top_level = Vec::new();
+    let mut custom = Vec::new();
+    for (header, field) in &cfg.attributes {
+        let Some(value) = headers.get(header).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        match field {
+            UserField::TopLevel(top) => top_level.push((*top, value.to_string())),
+            UserField::Custom(name) => custom.push((name.clone(), value.to_string())),
+        }
+    }
+    let custom_ids = cfg
+        .ids
         .iter()
-        .filter_map(|(header, field)| {
-            req.headers()
-                .get(header)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| (field.clone(), v.to_string()))
-        })
+        .filter_map(|source| custom_id(req, source).map(|id| (source.id_type.clone(), id)))
         .collect();
     Ok(RequestUser {
         user_key,
         ip,
+        user_agent,
+        top_level,
         custom,
+        custom_ids,
     })
+}
+
+/// The 400 for a request that lacks the unit a decision is made on: where
+/// the user key (or, for a custom `unit_type`, that id) was looked for.
+pub fn missing_key(cfg: &UserConfig, unit_type: Option<&str>) -> UserKeyError {
+    let mut tried = Vec::new();
+    match unit_type.filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("userID")) {
+        Some(unit) => {
+            for source in cfg
+                .ids
+                .iter()
+                .filter(|s| s.id_type.eq_ignore_ascii_case(unit))
+            {
+                tried.push(format!("{} ({unit})", source.from));
+            }
+            if tried.is_empty() {
+                tried.push(format!("no [[user.ids]] entry reads `{unit}`"));
+            }
+        }
+        None => {
+            if let Some(q) = &cfg.key_query {
+                tried.push(format!("query parameter `{q}`"));
+            }
+            if let Some(h) = &cfg.key_header {
+                tried.push(format!("header `{h}`"));
+            }
+            if let Some(c) = &cfg.key_cookie {
+                tried.push(format!("cookie `{c}`"));
+            }
+        }
+    }
+    UserKeyError::Missing { tried }
+}
+
+/// A custom unit id from its place in the request, or its default.
+fn custom_id(req: &HttpRequest, source: &UnitIdSource) -> Option<String> {
+    let found = match &source.from {
+        IdPlace::Header(h) => req
+            .headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        IdPlace::Cookie(c) => req.cookie(c).map(|c| c.value().to_string()),
+        IdPlace::Query(q) => query_param(req.query_string(), q).and_then(Result::ok),
+    };
+    found
+        .filter(|v| !v.is_empty())
+        .or_else(|| source.default.clone())
 }
 
 /// The client's IP: the socket peer, or the first X-Forwarded-For entry when trusted.

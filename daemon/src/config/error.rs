@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {}: {source}", file.display())]
+    // The reason is in the message, so it is not also a `source` (a field
+    // named `source` would be): `{:#}` would print it twice.
+    #[error("cannot read config file {}: {reason}", file.display())]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("{}:{line}:{column}: {key}: {message}", file.display())]
     Invalid {

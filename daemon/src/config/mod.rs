@@ -27,6 +27,8 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "/readyz",
     "/endpoints",
     "/events",
+    "/results",
+    "/ui",
 ];
 
 /// The validated, resolved configuration.
@@ -47,6 +49,9 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
     pub max_connections: usize,
     pub admin_listen: Option<String>,
+    /// `[server.tls]`: serve HTTPS on `listen`. Read when the daemon starts
+    /// (a reload does not rebind); the files' contents reload live.
+    pub tls: Option<ServerTlsConfig>,
     pub plugins: PluginsConfig,
     pub statsig: StatsigConfig,
     pub user: UserConfig,
@@ -87,6 +92,38 @@ pub struct StatsigConfig {
     pub decision_cache_entries: usize,
 }
 
+/// Which Statsig user field a mapped header sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserField {
+    TopLevel(variantd_decision::TopLevelField),
+    Custom(String),
+}
+
+/// A custom unit id (`stableID`, ...) and where a request carries it.
+#[derive(Debug, Clone)]
+pub struct UnitIdSource {
+    pub id_type: String,
+    pub from: IdPlace,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum IdPlace {
+    Header(HeaderName),
+    Cookie(String),
+    Query(String),
+}
+
+impl std::fmt::Display for IdPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdPlace::Header(h) => write!(f, "header `{h}`"),
+            IdPlace::Cookie(c) => write!(f, "cookie `{c}`"),
+            IdPlace::Query(q) => write!(f, "query parameter `{q}`"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UserConfig {
     pub key_query: Option<String>,
@@ -94,8 +131,12 @@ pub struct UserConfig {
     pub key_cookie: Option<String>,
     pub client_ip: bool,
     pub trust_forwarded_for: bool,
-    /// (header, Statsig custom field); the name parsed once, here.
-    pub attributes: Vec<(HeaderName, String)>,
+    /// Pass `User-Agent` as Statsig's `userAgent`.
+    pub user_agent: bool,
+    /// (header, Statsig user field); the name parsed once, here.
+    pub attributes: Vec<(HeaderName, UserField)>,
+    /// Custom unit ids and where each is read from.
+    pub ids: Vec<UnitIdSource>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,11 +162,45 @@ pub enum VariantTarget {
 pub struct RemoteConfig {
     /// Base URL without trailing slash.
     pub url: String,
+    /// Set exactly when `url` is `https://`.
+    pub tls: Option<RemoteTlsConfig>,
+    /// A relayed WebSocket with no message either way this long is closed.
+    pub websocket_idle_timeout_ms: u64,
+    /// Largest WebSocket message relayed (either way); larger closes the
+    /// connection with 1009.
+    pub websocket_max_message_bytes: usize,
     pub connect_timeout_ms: u64,
     pub timeout_ms: u64,
     pub retries: u32,
     pub breaker_failures: u32,
     pub breaker_cooldown_ms: u64,
+}
+
+/// TLS to an `https://` remote variant. Paths are absolute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteTlsConfig {
+    /// CAs to trust instead of the system's store.
+    pub ca_file: Option<PathBuf>,
+    /// The name to send (SNI), verify the certificate against and put in
+    /// `Host`, instead of the URL's host.
+    pub server_name: Option<String>,
+    /// Client certificate (chain) and key for mutual TLS; both or neither.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Accept any certificate. Test setups only; warned about loudly.
+    pub insecure_skip_verify: bool,
+    /// `None`: offer h2 and http/1.1 by ALPN and use what the upstream
+    /// picks; `Some(true)`: h2 only; `Some(false)`: HTTP/1.1 only.
+    pub http2: Option<bool>,
+}
+
+/// `[server.tls]`, with absolute paths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerTlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// When set, clients must present a certificate signed by one of these CAs.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -183,7 +258,7 @@ impl Config {
         let source = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let text = std::fs::read_to_string(&source).map_err(|e| ConfigError::Read {
             file: source.clone(),
-            source: e,
+            reason: e,
         })?;
         let mut config = Config::parse(&text, &source)?;
         config.apply(overrides);
@@ -328,7 +403,40 @@ fn resolve(
                 "must not be empty".into(),
             ));
         }
-        attributes.push((header, a.field.clone()));
+        let field = match variantd_decision::TopLevelField::from_statsig_name(&a.field) {
+            Some(top) => UserField::TopLevel(top),
+            None => UserField::Custom(a.field.clone()),
+        };
+        attributes.push((header, field));
+    }
+    let mut ids = Vec::new();
+    for (i, id) in user.ids.iter().enumerate() {
+        let key = format!("user.ids[{i}]");
+        if id.id_type.is_empty() || id.id_type.eq_ignore_ascii_case("userID") {
+            return Err(loc.at_key(
+                &format!("{key}.id_type"),
+                "must name a custom id type such as stableID (userID is the user key)".into(),
+            ));
+        }
+        let from = match (&id.header, &id.cookie, &id.query) {
+            (Some(h), None, None) => match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(h) => IdPlace::Header(h),
+                Err(_) => {
+                    return Err(loc.at_key(
+                        &format!("{key}.header"),
+                        format!("`{h}` is not a header name"),
+                    ))
+                }
+            },
+            (None, Some(c), None) => IdPlace::Cookie(c.clone()),
+            (None, None, Some(q)) => IdPlace::Query(q.clone()),
+            _ => return Err(loc.at_key(&key, "set exactly one of header, cookie, query".into())),
+        };
+        ids.push(UnitIdSource {
+            id_type: id.id_type.clone(),
+            from,
+            default: id.default.clone(),
+        });
     }
 
     let mut variants = BTreeMap::new();
@@ -356,18 +464,26 @@ fn resolve(
             (None, Some(url)) => {
                 let u = url.get_ref().trim_end_matches('/');
                 let parsed: Result<actix_web::http::Uri, _> = u.parse();
-                match parsed {
-                    Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => {}
-                    Ok(uri) if uri.scheme_str() == Some("https") => {
-                        return Err(loc.at_span(url.span(), &format!("{key}.url"), format!("`{u}`: https upstreams are not supported (variantd is built without a TLS client); use http on a trusted network or a local TLS sidecar")))
+                let https = match parsed {
+                    Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => false,
+                    Ok(uri) if uri.scheme_str() == Some("https") && uri.host().is_some() => true,
+                    _ => {
+                        return Err(loc.at_span(
+                            url.span(),
+                            &format!("{key}.url"),
+                            format!("`{u}` is not an http or https URL"),
+                        ))
                     }
-                    _ => return Err(loc.at_span(url.span(), &format!("{key}.url"), format!("`{u}` is not an http URL"))),
-                }
+                };
+                let tls = remote_tls(v, https, &key, &abs, loc)?;
                 if v.timeout_ms == 0 || v.connect_timeout_ms == 0 {
                     return Err(loc.at_key(&key, "timeouts must be greater than 0".into()));
                 }
                 VariantTarget::Remote(RemoteConfig {
                     url: u.to_string(),
+                    tls,
+                    websocket_idle_timeout_ms: v.websocket_idle_timeout_ms.max(1),
+                    websocket_max_message_bytes: v.websocket_max_message_bytes.max(1),
                     connect_timeout_ms: v.connect_timeout_ms,
                     timeout_ms: v.timeout_ms,
                     retries: v.retries,
@@ -558,6 +674,7 @@ fn resolve(
         body_timeout: std::time::Duration::from_secs(raw.server.body_timeout_secs),
         max_connections: raw.server.max_connections,
         admin_listen: raw.server.admin_listen.clone(),
+        tls: server_tls(&raw.server, &abs, loc)?,
         plugins: PluginsConfig {
             dir: abs(&raw.plugins.dir),
             include,
@@ -583,12 +700,95 @@ fn resolve(
             key_cookie: user.key_cookie.clone(),
             client_ip: user.client_ip,
             trust_forwarded_for: user.trust_forwarded_for,
+            user_agent: user.user_agent,
             attributes,
+            ids,
         },
         variants,
         routes,
         raw,
     })
+}
+
+/// A remote variant's TLS keys: only on `https://` URLs, a client
+/// certificate with its key, and files that load (so a broken file refuses
+/// the config, or the reload, with its key named).
+fn remote_tls(
+    v: &schema::VariantSection,
+    https: bool,
+    key: &str,
+    abs: &dyn Fn(&Path) -> PathBuf,
+    loc: &Locator,
+) -> Result<Option<RemoteTlsConfig>, ConfigError> {
+    let set: Vec<&str> = [
+        ("tls_ca_file", v.tls_ca_file.is_some()),
+        ("tls_server_name", v.tls_server_name.is_some()),
+        ("tls_client_cert", v.tls_client_cert.is_some()),
+        ("tls_client_key", v.tls_client_key.is_some()),
+        ("insecure_skip_verify", v.insecure_skip_verify),
+        ("http2", v.http2.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    if !https {
+        if let Some(first) = set.first() {
+            return Err(loc.at_key(
+                &format!("{key}.{first}"),
+                "TLS settings apply only to an https:// url".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    if v.tls_client_cert.is_some() != v.tls_client_key.is_some() {
+        return Err(loc.at_key(
+            key,
+            "mutual TLS needs both `tls_client_cert` and `tls_client_key`".into(),
+        ));
+    }
+    if v.insecure_skip_verify && (v.tls_ca_file.is_some() || v.tls_server_name.is_some()) {
+        return Err(loc.at_key(
+            &format!("{key}.insecure_skip_verify"),
+            "verifies nothing, so `tls_ca_file` and `tls_server_name` would be ignored: set one or the other".into(),
+        ));
+    }
+    if let Some(name) = &v.tls_server_name {
+        if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+            return Err(loc.at_key(
+                &format!("{key}.tls_server_name"),
+                format!("`{name}` is not a DNS name or IP address"),
+            ));
+        }
+    }
+    let tls = RemoteTlsConfig {
+        ca_file: v.tls_ca_file.as_deref().map(abs),
+        server_name: v.tls_server_name.clone(),
+        client_cert: v.tls_client_cert.as_deref().map(abs),
+        client_key: v.tls_client_key.as_deref().map(abs),
+        insecure_skip_verify: v.insecure_skip_verify,
+        http2: v.http2,
+    };
+    crate::tls::client::build(&tls).map_err(|e| loc.at_key(key, e.to_string()))?;
+    Ok(Some(tls))
+}
+
+/// `[server.tls]`: both files, loaded once here so a bad one is a config
+/// error with its key.
+fn server_tls(
+    server: &schema::ServerSection,
+    abs: &dyn Fn(&Path) -> PathBuf,
+    loc: &Locator,
+) -> Result<Option<ServerTlsConfig>, ConfigError> {
+    let Some(t) = &server.tls else {
+        return Ok(None);
+    };
+    let tls = ServerTlsConfig {
+        cert_file: abs(&t.cert_file),
+        key_file: abs(&t.key_file),
+        client_ca_file: t.client_ca_file.as_deref().map(abs),
+    };
+    crate::tls::server::check(&tls).map_err(|e| loc.at_key("server.tls", e.to_string()))?;
+    Ok(Some(tls))
 }
 
 fn valid_name(name: &str) -> bool {

@@ -67,6 +67,21 @@ pub struct ServerSection {
     /// public listener (a root proxying to this daemon, say) can reach it.
     #[serde(default)]
     pub admin_listen: Option<String>,
+    /// Serve HTTPS on `listen` (plain HTTP without this section).
+    #[serde(default)]
+    pub tls: Option<ServerTlsSection>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsSection {
+    /// PEM: the certificate, then its chain. Reread when it changes.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1). Reread when it changes.
+    pub key_file: PathBuf,
+    /// PEM CAs; when set, every client must present a certificate they signed.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -205,9 +220,36 @@ pub struct UserSection {
     /// it reports to remote variants instead of this daemon's own.
     #[serde(default)]
     pub trust_forwarded_for: bool,
-    /// Request headers that become Statsig custom fields.
+    /// Pass the request's `User-Agent` to Statsig as `userAgent` (browser,
+    /// OS and version rules need it).
+    #[serde(default = "default_true")]
+    pub user_agent: bool,
+    /// Request headers that become Statsig user fields: a top-level one
+    /// (`email`, `country`, `locale`, `appVersion`) or else a custom field.
     #[serde(default)]
     pub attributes: Vec<AttributeSection>,
+    /// Custom unit ids (`stableID`, `companyID`, ...), each from a header, a
+    /// cookie or a query parameter.
+    #[serde(default)]
+    pub ids: Vec<UnitIdSection>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitIdSection {
+    /// Statsig's id type, as gates and experiments name their unit.
+    pub id_type: String,
+    /// Exactly one of these three says where the id is read from.
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub cookie: Option<String>,
+    #[serde(default)]
+    pub query: Option<String>,
+    /// The id to use when the request carries none (else such a request,
+    /// on a route whose decision is by this unit, is answered 400).
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 impl Default for UserSection {
@@ -258,6 +300,29 @@ pub struct VariantSection {
     pub breaker_failures: u32,
     #[serde(default = "default_breaker_cooldown_ms")]
     pub breaker_cooldown_ms: u64,
+    /// `https://` remote variants: CAs to trust instead of the system's.
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// The name to expect on the certificate (and to send as SNI and Host).
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// Mutual TLS: the certificate and key variantd presents.
+    #[serde(default)]
+    pub tls_client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_client_key: Option<PathBuf>,
+    /// Accept any certificate (test setups only; warned about loudly).
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// true: HTTP/2 only; false: HTTP/1.1 only; unset: what ALPN agrees.
+    #[serde(default)]
+    pub http2: Option<bool>,
+    /// Relayed WebSockets: closed after this long without a message.
+    #[serde(default = "default_websocket_idle_timeout_ms")]
+    pub websocket_idle_timeout_ms: u64,
+    /// Relayed WebSockets: largest message either way.
+    #[serde(default = "default_websocket_max_message_bytes")]
+    pub websocket_max_message_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, Default, PartialEq, Eq)]
@@ -370,6 +435,12 @@ fn default_breaker_failures() -> u32 {
 }
 fn default_breaker_cooldown_ms() -> u64 {
     5000
+}
+fn default_websocket_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_websocket_max_message_bytes() -> usize {
+    1024 * 1024
 }
 fn default_parameter() -> String {
     "variant".into()

@@ -53,6 +53,9 @@ pub struct Control {
     /// waiting: a reload can take seconds (a plugin's `init`, a slow disk),
     /// and they answer on the request workers.
     committed: ArcSwap<State>,
+    /// The config the process started with: what the restart-only keys
+    /// still hold.
+    started: Arc<Config>,
 }
 
 /// Everything the control path owns. A reload works on a clone and commits
@@ -67,6 +70,57 @@ struct State {
     remotes: HashMap<String, Arc<RemoteVariant>>,
     last_config_error: Option<ReloadError>,
     last_specs_error: Option<ReloadError>,
+    /// Keys whose value in the file differs from what the process runs
+    /// with: read once at start, they apply only after a restart.
+    needs_restart: Vec<&'static str>,
+}
+
+/// The keys read only at start, with how to read each from a config. Every
+/// other key applies on reload.
+const RESTART_KEYS: &[(&str, fn(&Config) -> String)] = &[
+    ("server.listen", |c| c.listen.clone()),
+    ("server.admin_listen", |c| format!("{:?}", c.admin_listen)),
+    ("server.workers", |c| c.workers.to_string()),
+    ("server.shutdown_timeout_secs", |c| {
+        c.shutdown_timeout_secs.to_string()
+    }),
+    ("server.max_connections", |c| c.max_connections.to_string()),
+    ("server.log_format", |c| format!("{:?}", c.log_format)),
+    ("statsig.specs_file / definitions_file", |c| {
+        c.statsig.specs_file.display().to_string()
+    }),
+    ("statsig.exposures_file", |c| {
+        format!("{:?}", c.statsig.exposures_file)
+    }),
+    ("statsig.exposures_flush_ms", |c| {
+        format!("{:?}", c.statsig.exposures_flush)
+    }),
+    ("statsig.exposures_max_bytes", |c| {
+        c.statsig.exposures_max_bytes.to_string()
+    }),
+    ("statsig.exposures_keep", |c| {
+        c.statsig.exposures_keep.to_string()
+    }),
+    ("statsig.init_timeout_ms", |c| {
+        c.statsig.init_timeout_ms.to_string()
+    }),
+    ("statsig.environment", |c| {
+        format!("{:?}", c.statsig.environment)
+    }),
+    ("statsig.api_url", |c| format!("{:?}", c.statsig.api_url)),
+    ("statsig.decision_cache_entries", |c| {
+        c.statsig.decision_cache_entries.to_string()
+    }),
+    ("plugins.watch", |c| c.plugins.watch.to_string()),
+];
+
+/// The restart-only keys on which `file` differs from `running`.
+fn needs_restart(running: &Config, file: &Config) -> Vec<&'static str> {
+    RESTART_KEYS
+        .iter()
+        .filter(|(_, read)| read(running) != read(file))
+        .map(|(key, _)| *key)
+        .collect()
 }
 
 impl Control {
@@ -88,7 +142,9 @@ impl Control {
             remotes: HashMap::new(),
             last_config_error: None,
             last_specs_error: None,
+            needs_restart: Vec::new(),
         };
+        let started = config.clone();
         let snapshot =
             build(&loader, &mut state, config, 1, false).map_err(|e| anyhow::anyhow!(e))?;
         let control = Control {
@@ -100,6 +156,7 @@ impl Control {
             generation: AtomicU64::new(1),
             reloading: Mutex::new(()),
             committed: ArcSwap::from_pointee(state),
+            started,
         };
         Ok(Arc::new(control))
     }
@@ -137,7 +194,14 @@ impl Control {
         if matches!(scope, ReloadScope::Specs | ReloadScope::All) {
             match self.engine.reload_specs() {
                 Ok(info) => {
-                    tracing::info!(specs = ?info, "statsig specs reloaded");
+                    tracing::info!(
+                        specs_time = info.specs_time,
+                        specs_version = info.specs_version,
+                        gates = info.gates.join(",").as_str(),
+                        experiments = info.experiments.join(",").as_str(),
+                        dynamic_configs = info.dynamic_configs.join(",").as_str(),
+                        "statsig specs reloaded"
+                    );
                     state.last_specs_error = None;
                     crate::metrics::reload("specs", true);
                 }
@@ -192,7 +256,17 @@ impl Control {
                 if config_changed {
                     state.last_config_error = None;
                     crate::metrics::reload("config", true);
-                    tracing::info!(file = %self.config_path.display(), "config reloaded");
+                    let pending = needs_restart(&self.started, &snapshot.config);
+                    if pending.is_empty() {
+                        tracing::info!(file = %self.config_path.display(), "config reloaded");
+                    } else {
+                        tracing::warn!(
+                            file = %self.config_path.display(),
+                            needs_restart = pending.join(", ").as_str(),
+                            "config reloaded; the keys named need a restart to take effect and keep their old values until then"
+                        );
+                    }
+                    state.needs_restart = pending;
                 }
                 self.loader
                     .retention()
@@ -263,6 +337,18 @@ impl Control {
             last_config_error: state.last_config_error.clone(),
             last_specs_error: state.last_specs_error.clone(),
         }
+    }
+
+    /// Restart-only keys the config file changed since start (they keep
+    /// their old values until a restart).
+    pub fn needs_restart(&self) -> Vec<&'static str> {
+        self.committed.load().needs_restart.clone()
+    }
+
+    /// The declared names of the plugins loaded now, sorted and joined
+    /// (`app_a, app_b`, or `none`), for messages about a missing one.
+    pub fn loaded_plugins(&self) -> String {
+        loaded_names(self.committed.load().dir.current.keys())
     }
 
     /// Plugin files refused as of the last reload, which `/readyz` reports.
@@ -419,7 +505,9 @@ fn build(
             continue;
         };
         let Some(lib) = state.dir.current.get(plugin).cloned() else {
-            tracing::warn!(variant = %v.name, plugin = %plugin, "plugin not loaded; variant answers 503 or its fallback");
+            // Most often a typo or a file/declared-name mix-up: say what is there.
+            let loaded = loaded_names(state.dir.current.keys());
+            tracing::warn!(variant = %v.name, plugin = %plugin, loaded = %loaded, "plugin not loaded; variant answers 503 or its fallback");
             continue;
         };
         if let Some(existing) = state.instances.get(&v.name) {
@@ -476,4 +564,15 @@ fn build(
         variants,
         config,
     })
+}
+
+/// Declared plugin names, sorted and joined, or `none`.
+fn loaded_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let mut names: Vec<&str> = names.map(String::as_str).collect();
+    names.sort_unstable();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
 }

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use thread_local::ThreadLocal;
-use variantd_decision::{Decision, DecisionEngine, DecisionSpec, UserContext};
+use variantd_decision::{Decision, DecisionEngine, DecisionSpec, TopLevelField, UserContext};
 
 use crate::config::{RouteConfig, RouteDecision};
 use crate::snapshot::RouteTable;
@@ -49,12 +49,20 @@ pub const CACHE_TTL_MIN: Duration = Duration::from_secs(20);
 
 /// The user as read from a request; turned into a Statsig user only when
 /// the cache cannot answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestUser {
+    /// Empty for an anonymous visitor known only by a custom id.
     pub user_key: String,
     pub ip: Option<IpAddr>,
+    /// The request's own header value: shared, not copied, until a cache
+    /// miss needs it as text.
+    pub user_agent: Option<HeaderValue>,
+    /// (Statsig top-level field, value) from mapped headers.
+    pub top_level: Vec<(TopLevelField, String)>,
     /// (Statsig custom field, value) from mapped headers.
     pub custom: Vec<(String, String)>,
+    /// (id type, id): custom unit ids.
+    pub custom_ids: Vec<(String, String)>,
 }
 
 impl RequestUser {
@@ -62,8 +70,25 @@ impl RequestUser {
         UserContext {
             user_key: self.user_key.clone(),
             ip: self.ip.map(|ip| ip.to_string()),
+            user_agent: self
+                .user_agent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            top_level: self.top_level.clone(),
             custom: self.custom.clone(),
+            custom_ids: self.custom_ids.clone(),
         }
+    }
+
+    /// Whether the request carries the unit `unit_type` is evaluated on.
+    pub fn has_unit(&self, unit_type: &str) -> bool {
+        if unit_type.is_empty() || unit_type.eq_ignore_ascii_case("userID") {
+            return !self.user_key.is_empty();
+        }
+        self.custom_ids
+            .iter()
+            .any(|(t, v)| t.eq_ignore_ascii_case(unit_type) && !v.is_empty())
     }
 }
 
@@ -88,7 +113,16 @@ impl Decided {
             "x-variantd-decided-by",
             &format!("{}={}", decision.kind.as_str(), decision.decided_by),
         );
-        set("x-variantd-rule-id", &decision.rule_id);
+        // A gate rule that matched but failed the user (a 50% rollout that
+        // left them out) is reported by Statsig under the rule's own id;
+        // `:fail` keeps it from reading as "in the rollout".
+        let failed_rule = decision.gate_value == Some(false)
+            && !matches!(decision.rule_id.as_str(), "" | "default" | "disabled");
+        if failed_rule {
+            set("x-variantd-rule-id", &format!("{}:fail", decision.rule_id));
+        } else {
+            set("x-variantd-rule-id", &decision.rule_id);
+        }
         set("x-variantd-reason", &decision.reason);
         Decided { decision, headers }
     }
@@ -167,6 +201,12 @@ impl Decider {
         decided
     }
 
+    /// What [`decide`](Self::decide) would answer, evaluated afresh, with
+    /// no exposure logged and nothing cached: for explaining a routing.
+    pub fn explain(&self, spec: &DecisionSpec, user: &RequestUser) -> Arc<Decided> {
+        Arc::new(Decided::new(self.engine.explain(&user.to_statsig(), spec)))
+    }
+
     fn evaluate(&self, spec: &DecisionSpec, user: &RequestUser) -> Arc<Decided> {
         crate::metrics::exposure();
         self.evaluations.fetch_add(1, Ordering::Relaxed);
@@ -185,6 +225,42 @@ impl Decider {
         outcomes.insert(decision, decided.clone());
         decided
     }
+}
+
+/// (route, value) pairs a decision answered with that the route neither
+/// maps nor configures as a variant. Values come from the specs, not from
+/// clients, but a console can hold many: past [`MAX_UNMAPPED`] they are
+/// counted under `other` and not listed.
+static UNMAPPED: Mutex<std::collections::BTreeSet<(String, String)>> =
+    Mutex::new(std::collections::BTreeSet::new());
+const MAX_UNMAPPED: usize = 256;
+
+/// A decision on `route` named `value`, which is no configured variant; the
+/// route's default answered. Counted each time, logged the first time.
+pub fn unmapped(route: &str, value: &str) {
+    let mut seen = UNMAPPED.lock().unwrap_or_else(|p| p.into_inner());
+    let key = (route.to_string(), value.to_string());
+    let label = if seen.contains(&key) {
+        value
+    } else if seen.len() < MAX_UNMAPPED {
+        tracing::warn!(route, value, "the decision named a value the route does not map and no variant is called; the route's default answers (add it to the route's map)");
+        seen.insert(key);
+        value
+    } else {
+        "other"
+    };
+    metrics::counter!("variantd_unmapped_decisions_total", "route" => route.to_string(), "value" => label.to_string())
+        .increment(1);
+}
+
+/// Every (route, value) [`unmapped`] has seen, for `/readyz`.
+pub fn unmapped_seen() -> Vec<(String, String)> {
+    UNMAPPED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect()
 }
 
 /// Routes whose gate, experiment or dynamic config the loaded specs do not
@@ -222,10 +298,21 @@ fn ttl_for(user_key: &str) -> Duration {
 /// collision could only mix up two attribute sets of the same user key.
 fn attributes_hash(user: &RequestUser) -> u64 {
     static SEED: LazyLock<foldhash::quality::RandomState> = LazyLock::new(Default::default);
-    if user.ip.is_none() && user.custom.is_empty() {
+    if user.ip.is_none()
+        && user.custom.is_empty()
+        && user.user_agent.is_none()
+        && user.top_level.is_empty()
+        && user.custom_ids.is_empty()
+    {
         return 0;
     }
-    SEED.hash_one((&user.ip, &user.custom))
+    SEED.hash_one((
+        &user.ip,
+        &user.custom,
+        user.user_agent.as_ref().map(HeaderValue::as_bytes),
+        &user.top_level,
+        &user.custom_ids,
+    ))
 }
 
 #[cfg(test)]
@@ -258,8 +345,7 @@ mod tests {
     fn user(key: &str) -> RequestUser {
         RequestUser {
             user_key: key.into(),
-            ip: None,
-            custom: Vec::new(),
+            ..RequestUser::default()
         }
     }
 

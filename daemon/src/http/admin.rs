@@ -12,7 +12,7 @@ use crate::control::ReloadScope;
 use crate::shaping::json_error;
 
 /// The answer for a caller that may not use the admin API; `None` when it may.
-fn refusal(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+pub(super) fn refusal(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
     // With its own listener, admin is not there at all on the others.
     if let Some(admin) = state.admin_listener.get() {
         if req.app_config().local_addr() != *admin {
@@ -134,6 +134,8 @@ pub async fn config(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             "exposures_file": c.statsig.exposures_file,
         },
         "config": redact(serde_json::to_value(&c.raw).unwrap_or_default()),
+        // In the file but not in force until a restart.
+        "needs_restart": state.control.needs_restart(),
         "secrets": {
             "STATSIG_API_KEY": if std::env::var_os("STATSIG_API_KEY").is_some() { "[redacted]" } else { "unset" },
             "VARIANTD_ADMIN_TOKEN": if state.admin_token.is_some() { "[redacted]" } else { "unset" },
@@ -172,6 +174,42 @@ fn redact(value: serde_json::Value) -> serde_json::Value {
         Value::String(s) if s.contains("://") => Value::String(redact_url(&s)),
         Value::String(s) => Value::String(s),
         other => other,
+    }
+}
+
+/// `GET /admin/explain?path=/process/x&user_key=U` (plus any headers a real
+/// request would carry): which route, decision, variant, rule and reason
+/// the request would get — without calling the variant and without logging
+/// an exposure. Errors are those the request itself would get (404 for no
+/// route, 400 for a missing user key).
+pub async fn explain(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(resp) = refusal(&req, &state) {
+        return resp;
+    }
+    let Some(raw_path) = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "path")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "`path` is required, e.g. /admin/explain?path=/process/x&user_key=u1",
+            json!({ "parameter": "path" }),
+        );
+    };
+    let path = match super::request_path::normalize(&raw_path) {
+        Ok(p) => p.into_owned(),
+        Err(e) => return super::request_path::refusal(e, &raw_path),
+    };
+    let snapshot = state.snapshots.load_full();
+    match super::routed::resolve(
+        &req,
+        &state.decider,
+        &snapshot,
+        &path,
+        super::routed::Evaluation::Explain,
+    ) {
+        Ok(resolved) => HttpResponse::Ok().json(resolved.explanation(&snapshot)),
+        Err(resp) => resp,
     }
 }
 

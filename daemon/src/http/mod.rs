@@ -4,12 +4,15 @@
 
 mod access_log;
 mod admin;
+mod dashboard;
 mod direct;
 mod lifecycle;
 mod ops;
 mod request_path;
-mod routed;
+mod results;
+pub(crate) mod routed;
 mod upgrade;
+mod websocket;
 
 use std::sync::Arc;
 
@@ -38,6 +41,10 @@ pub struct AppState {
     /// The address `server.admin_listen` bound to, once bound: admin then
     /// answers there and nowhere else.
     pub admin_listener: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The last experiment results the background refresher computed.
+    pub results: Arc<crate::results::ResultsCache>,
+    /// The dashboard's traffic samples and plugin history.
+    pub sampler: Arc<crate::results::sampler::Sampler>,
 }
 
 /// Register every route on an actix `App`.
@@ -50,6 +57,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/metrics").to(ops::metrics))
             .service(web::resource("/endpoints").route(web::get().to(ops::endpoints)))
             .service(web::resource("/events").route(web::post().to(ops::events)))
+            .service(web::resource("/results").route(web::get().to(results::all)))
+            .service(web::resource("/results/{name}").route(web::get().to(results::one)))
+            .service(
+                web::scope("/ui")
+                    .service(web::resource(["", "/"]).route(web::get().to(dashboard::index)))
+                    .service(
+                        web::resource("/api/overview").route(web::get().to(dashboard::overview)),
+                    )
+                    .service(web::resource("/api/admin").route(web::get().to(dashboard::admin)))
+                    .service(web::resource("/{asset:.+}").route(web::get().to(dashboard::asset))),
+            )
             .service(
                 web::scope("/admin")
                     .service(web::resource("/plugins").route(web::get().to(admin::plugins)))
@@ -57,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .service(web::resource("/config").route(web::get().to(admin::config)))
                     .service(web::resource("/flush").route(web::post().to(admin::flush)))
                     .service(web::resource("/status").route(web::get().to(admin::status)))
+                    .service(web::resource("/explain").route(web::get().to(admin::explain)))
                     .default_service(web::to(admin::not_found)),
             )
             // A scope: its static prefix turns every other path away with
@@ -73,7 +92,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The first path segments of the fixed endpoints above.
-const FIXED_FIRST_SEGMENTS: [&str; 7] = [
+const FIXED_FIRST_SEGMENTS: [&str; 9] = [
     "healthz",
     "readyz",
     "metrics",
@@ -81,6 +100,8 @@ const FIXED_FIRST_SEGMENTS: [&str; 7] = [
     "events",
     "admin",
     "variants",
+    "results",
+    "ui",
 ];
 
 /// Whether `path` may name a fixed endpoint, so that the configured routes

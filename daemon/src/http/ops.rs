@@ -46,7 +46,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 .routes
                 .iter()
                 .any(|r| r.decision.variants().contains(&v.config.name.as_str()));
-            let msg = format!("variant `{}`: plugin not loaded", v.config.name);
+            let plugin = match &v.backend {
+                Backend::Plugin { plugin, .. } => plugin.as_str(),
+                Backend::Remote(_) => "",
+            };
+            let msg = format!(
+                "variant `{}`: plugin not loaded: no file declares `{plugin}` (loaded plugins: {})",
+                v.config.name,
+                state.control.loaded_plugins()
+            );
             if used && v.config.fallback.is_none() {
                 reasons.push(msg);
             } else {
@@ -62,6 +70,18 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             spec.name()
         ));
     }
+    let pending = state.control.needs_restart();
+    if !pending.is_empty() {
+        warnings.push(format!(
+            "config changed keys that need a restart to take effect: {}",
+            pending.join(", ")
+        ));
+    }
+    for (route, value) in crate::decide::unmapped_seen() {
+        warnings.push(format!(
+            "route `{route}`: a decision named `{value}`, which the route does not map; its default answers"
+        ));
+    }
     for refusal in state.control.refusals() {
         warnings.push(format!(
             "plugin file {} refused: {}",
@@ -71,6 +91,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
     for v in snapshot.variants.values() {
         if let Backend::Remote(remote) = &v.backend {
+            if remote.insecure() {
+                warnings.push(format!("variant `{}`: insecure_skip_verify = true: its TLS certificate is not verified", v.config.name));
+            }
             if remote.breaker.state() == BreakerState::Open {
                 warnings.push(format!(
                     "variant `{}`: circuit open after repeated upstream failures; answering with its fallback or 502",

@@ -9,10 +9,13 @@ use serde_json::json;
 
 use super::access_log::{RequestId, RouteOutcome};
 use super::{request_path, AppState};
-use crate::config::{ResponseShape, RouteDecision};
+use std::sync::Arc;
+
+use crate::config::{ResponseShape, RouteConfig, RouteDecision};
+use crate::decide::Decided;
 use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
 use crate::shaping::{envelope, json_error, transparent};
-use crate::snapshot::Backend;
+use crate::snapshot::{Backend, Snapshot, Variant};
 
 pub async fn routed(
     req: HttpRequest,
@@ -26,51 +29,20 @@ pub async fn routed(
         Err(e) => return request_path::refusal(e, req.path()),
     };
     let path = &*path;
-    let Some((route_index, route)) = snapshot.routes.find(path) else {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            "no route for this path",
-            json!({ "path": path }),
-        );
+    let resolved = match resolve(&req, &state.decider, &snapshot, path, Evaluation::Serve) {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
-    if !route.methods.is_empty() && !route.methods.contains(req.method()) {
-        let allowed: Vec<&str> = route.methods.iter().map(|m| m.as_str()).collect();
-        return json_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed on this route",
-            json!({ "path": path, "allowed": allowed }),
-        );
-    }
-
-    let (decision, user_key) = match &route.decision {
-        RouteDecision::Fixed(_) => (
-            None,
-            crate::user::user_key(&req, &snapshot.config.user)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-        ),
-        RouteDecision::Decide(spec) => {
-            let user = match crate::user::request_user(&req, &snapshot.config.user) {
-                Ok(u) => u,
-                Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string(), e.detail()),
-            };
-            let decided = state
-                .decider
-                .decide(snapshot.generation, route_index, spec, &user);
-            let d = &decided.decision;
-            tracing::debug!(
-                user_key = %user.user_key, decided_by = %d.decided_by, kind = d.kind.as_str(),
-                variant = %d.variant, rule_id = %d.rule_id, reason = %d.reason, "decision"
-            );
-            (Some(decided), user.user_key)
-        }
-    };
-    let variant_name = match (&route.decision, &decision) {
-        (_, Some(decided)) => decided.decision.variant.as_str(),
-        (RouteDecision::Fixed(v), None) => v.as_str(),
-        (RouteDecision::Decide(_), None) => unreachable!("a decided route always has a decision"),
-    };
+    let Resolved {
+        route_index,
+        route,
+        decision,
+        user_key,
+        variant,
+        route_params,
+        ..
+    } = resolved;
+    let variant_name = variant.config.name.as_str();
 
     let variant_path = match &route.strip_prefix {
         Some(prefix) => match path.strip_prefix(prefix.as_str()) {
@@ -81,13 +53,21 @@ pub async fn routed(
         None => path,
     };
 
-    let Some(variant) = snapshot.variants.get(variant_name) else {
-        return json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "decision named a variant that is not configured",
-            json!({ "variant": variant_name }),
-        );
-    };
+    if let Some(upgrade) = super::websocket::take_upgrade(&req) {
+        // Decided like any request; the connection is then relayed (or refused).
+        let forward = match variant.backend {
+            Backend::Remote(_) => forward_context(&req, snapshot.config.user.trust_forwarded_for),
+            Backend::Plugin { .. } => Default::default(),
+        };
+        let mut response =
+            super::websocket::answer(&req, upgrade, variant, variant_path, &forward).await;
+        response.extensions_mut().insert(RouteOutcome {
+            route: snapshot.routes.label(route_index).clone(),
+            variant: variant.name.clone(),
+            decided: decision,
+        });
+        return response;
+    }
     let max_body = snapshot.config.max_body_bytes;
     let stream_body =
         matches!(variant.backend, Backend::Remote(_)) && variant.config.fallback.is_none();
@@ -136,6 +116,7 @@ pub async fn routed(
         user_key: &user_key,
         decided_by,
         rule_id,
+        route_params: &route_params,
         max_body: snapshot.config.max_body_bytes,
         forward: &forward,
     };
@@ -177,6 +158,164 @@ pub async fn routed(
         decided: decision,
     });
     response
+}
+
+/// Whether a decision is made to serve the request (cached, exposure
+/// logged) or only to explain it (`/admin/explain`: no exposure).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Evaluation {
+    Serve,
+    Explain,
+}
+
+/// What a request resolves to before any variant is called.
+pub(crate) struct Resolved<'a> {
+    pub route_index: usize,
+    pub route: &'a RouteConfig,
+    pub decision: Option<Arc<Decided>>,
+    pub user_key: String,
+    pub variant: &'a Variant,
+    /// The decision named a variant that is neither mapped nor configured
+    /// (a layer default, a holdout's value, a shipped group): this name,
+    /// and `variant` is the route's default instead.
+    pub unmapped: Option<String>,
+    /// The matched route's `{params}`, for the variant.
+    pub route_params: Vec<(&'a str, &'a str)>,
+}
+
+/// Match `path` to a route, build the user and decide: the request path up
+/// to the variant, shared by serving and explaining.
+pub(crate) fn resolve<'a>(
+    req: &HttpRequest,
+    decider: &crate::decide::Decider,
+    snapshot: &'a Snapshot,
+    path: &'a str,
+    evaluation: Evaluation,
+) -> Result<Resolved<'a>, HttpResponse> {
+    let Some((route_index, route, route_params)) = snapshot.routes.find_with_params(path) else {
+        return Err(json_error(
+            StatusCode::NOT_FOUND,
+            "no route for this path",
+            json!({ "path": path }),
+        ));
+    };
+    if evaluation == Evaluation::Serve
+        && !route.methods.is_empty()
+        && !route.methods.contains(req.method())
+    {
+        let allowed: Vec<&str> = route.methods.iter().map(|m| m.as_str()).collect();
+        return Err(json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this route",
+            json!({ "path": path, "allowed": allowed }),
+        ));
+    }
+    let user_config = &snapshot.config.user;
+    let (decision, user_key) = match &route.decision {
+        RouteDecision::Fixed(_) => (
+            None,
+            crate::user::user_key(req, user_config)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        ),
+        RouteDecision::Decide(spec) => {
+            let bad_request = |e: crate::user::UserKeyError| {
+                json_error(StatusCode::BAD_REQUEST, &e.to_string(), e.detail())
+            };
+            let user = crate::user::request_user(req, user_config).map_err(bad_request)?;
+            // With custom unit ids configured, a request may lack the unit
+            // its decision is made on: find out which unit that is without
+            // logging an exposure for a unit that is not there.
+            let complete =
+                !user.user_key.is_empty() && user.custom_ids.len() == user_config.ids.len();
+            if evaluation == Evaluation::Serve && !complete {
+                let unit = decider.explain(spec, &user).decision.unit_type.clone();
+                if !unit.is_empty() && !user.has_unit(&unit) {
+                    return Err(bad_request(crate::user::missing_key(
+                        user_config,
+                        Some(&unit),
+                    )));
+                }
+            }
+            let decided = match evaluation {
+                Evaluation::Serve => decider.decide(snapshot.generation, route_index, spec, &user),
+                Evaluation::Explain => decider.explain(spec, &user),
+            };
+            let d = &decided.decision;
+            tracing::debug!(
+                user_key = %user.user_key, decided_by = %d.decided_by, kind = d.kind.as_str(),
+                variant = %d.variant, rule_id = %d.rule_id, reason = %d.reason, "decision"
+            );
+            (Some(decided), user.user_key)
+        }
+    };
+    let named = match (&route.decision, &decision) {
+        (_, Some(decided)) => decided.decision.variant.as_str(),
+        (RouteDecision::Fixed(v), None) => v.as_str(),
+        (RouteDecision::Decide(_), None) => unreachable!("a decided route always has a decision"),
+    };
+    let (variant, unmapped) = match (snapshot.variants.get(named), &route.decision) {
+        (Some(v), _) => (v, None),
+        // A Statsig console change must never turn a route into 5xx: what
+        // the map does not name goes to the route's default.
+        (None, RouteDecision::Decide(spec)) => {
+            let label = snapshot.routes.label(route_index);
+            if evaluation == Evaluation::Serve {
+                crate::decide::unmapped(label, named);
+            }
+            match snapshot.variants.get(spec.default_variant()) {
+                Some(v) => (v, Some(named.to_string())),
+                None => {
+                    return Err(json_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the route's default variant is not configured",
+                        json!({ "variant": spec.default_variant() }),
+                    ))
+                }
+            }
+        }
+        (None, RouteDecision::Fixed(_)) => {
+            return Err(json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the route's variant is not configured",
+                json!({ "variant": named }),
+            ))
+        }
+    };
+    Ok(Resolved {
+        route_index,
+        route,
+        decision,
+        user_key,
+        variant,
+        unmapped,
+        route_params,
+    })
+}
+
+impl Resolved<'_> {
+    /// The explanation `/admin/explain` and `variantd explain` give.
+    pub(crate) fn explanation(&self, snapshot: &Snapshot) -> serde_json::Value {
+        let decision = self.decision.as_ref().map(|d| &d.decision);
+        json!({
+            "route": snapshot.routes.label(self.route_index).as_ref(),
+            "decision": decision.map(|d| d.decided_by.as_str()),
+            "kind": decision.map(|d| d.kind.as_str()),
+            "variant": self.variant.config.name,
+            "label": self.variant.config.label,
+            "rule_id": decision.map(|d| d.rule_id.as_str()),
+            "gate_value": decision.and_then(|d| d.gate_value),
+            "reason": decision.map(|d| d.reason.as_str()),
+            "group": decision.and_then(|d| d.group_name.as_deref()),
+            "value": decision.and_then(|d| d.value.as_deref()),
+            "unit_type": decision.map(|d| d.unit_type.as_str()),
+            "user_key": self.user_key,
+            "unmapped_value": self.unmapped,
+            "variant_called": false,
+            "exposure_logged": false,
+        })
+    }
 }
 
 /// Read a whole request body, refusing more than `limit` bytes with 413, and
