@@ -26,6 +26,9 @@ pub struct CallInput<'a> {
     pub user_key: &'a str,
     pub decided_by: &'a str,
     pub rule_id: &'a str,
+    /// The matched route's `{params}`, for plugins (empty when the variant
+    /// is addressed directly).
+    pub route_params: &'a [(&'a str, &'a str)],
     /// Largest request body a variant may receive.
     pub max_body: usize,
     /// Headers for a remote hop (filtered, X-Forwarded-* added).
@@ -221,26 +224,36 @@ async fn call_plugin(
         // Owned copies: the call moves to the blocking pool.
         let instance = instance.clone();
         let owned = OwnedCall::from_input(input, variant);
-        actix_web::web::block(move || instance.call(&owned.as_request(&body)))
-            .await
-            .map_err(|e| failed(format!("blocking pool: {e}")))?
+        actix_web::web::block(move || {
+            let params: Vec<(&str, &str)> = owned
+                .route_params
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            instance.call_with_params(&owned.as_request(&body), &params)
+        })
+        .await
+        .map_err(|e| failed(format!("blocking pool: {e}")))?
     } else {
         let headers: Vec<(&[u8], &[u8])> = input
             .headers
             .iter()
             .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
             .collect();
-        instance.call(&PluginRequest {
-            method: input.method.as_str(),
-            path: input.path,
-            query: input.query,
-            headers,
-            body: &body,
-            user_key: input.user_key,
-            variant,
-            decided_by: input.decided_by,
-            rule_id: input.rule_id,
-        })
+        instance.call_with_params(
+            &PluginRequest {
+                method: input.method.as_str(),
+                path: input.path,
+                query: input.query,
+                headers,
+                body: &body,
+                user_key: input.user_key,
+                variant,
+                decided_by: input.decided_by,
+                rule_id: input.rule_id,
+            },
+            input.route_params,
+        )
     };
     let response = result.map_err(|e| failed(e.to_string()))?;
     Ok(Answer {
@@ -435,6 +448,7 @@ struct OwnedCall {
     variant: String,
     decided_by: String,
     rule_id: String,
+    route_params: Vec<(String, String)>,
 }
 
 impl OwnedCall {
@@ -452,6 +466,11 @@ impl OwnedCall {
             variant: variant.to_string(),
             decided_by: input.decided_by.to_string(),
             rule_id: input.rule_id.to_string(),
+            route_params: input
+                .route_params
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
         }
     }
 

@@ -106,6 +106,10 @@ impl Variant {
     }
 }
 
+/// A matched route's `{params}` as `(name, value)`: names borrowed from the
+/// route table, values from the request path.
+pub type RouteParams<'s, 'p> = Vec<(&'s str, &'p str)>;
+
 /// Configured routes, matched with matchit (`/process/{message}`, `/api/{*rest}`).
 pub struct RouteTable {
     router: matchit::Router<usize>,
@@ -146,7 +150,7 @@ impl RouteTable {
     pub fn find_with_params<'s, 'p>(
         &'s self,
         path: &'p str,
-    ) -> Option<(usize, &'s RouteConfig, Vec<(&'s str, &'p str)>)> {
+    ) -> Option<(usize, &'s RouteConfig, RouteParams<'s, 'p>)> {
         let m = self.router.at(path).ok()?;
         let params = m.params.iter().collect();
         Some((*m.value, &self.routes[*m.value], params))

@@ -89,7 +89,8 @@ fn a_new_rust_project_builds_outside_the_workspace_and_loads() {
     )));
     assert!(manifest.contains("# variantd-plugin-api = { path = "));
     assert!(
-        manifest.contains("crate-type = [\"cdylib\", \"rlib\"]") && manifest.contains("panic = \"unwind\"")
+        manifest.contains("crate-type = [\"cdylib\", \"rlib\"]")
+            && manifest.contains("panic = \"unwind\"")
     );
 
     // Build it and run its own test (which runs `variantd plugin check` on

@@ -66,6 +66,8 @@ pub async fn variant(
         user_key: &user_key,
         decided_by: "",
         rule_id: "",
+        // Addressed directly: no route pattern matched, so no `{params}`.
+        route_params: &[],
         max_body: snapshot.config.max_body_bytes,
         forward: &forward,
     };
