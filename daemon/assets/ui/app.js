@@ -79,8 +79,8 @@ function verdicts(decision) {
     const best = treated.reduce((a, b) => ((b.rate || 0) > (a.rate || 0) ? b : a));
     const significant = best.p_value !== null && best.p_value < 0.05;
     const safe = best.sequential_ci && (best.sequential_ci[0] > 0 || best.sequential_ci[1] < 0);
-    const ahead = best.lift > 0 ? "ahead" : "behind";
-    let words = event + ": " + best.group + " " + ahead + " of " + decision.control + " by " + fmt.signedPct(best.lift) +
+    const ahead = best.lift > 0 ? "ahead of" : "behind";
+    let words = event + ": " + best.group + " " + ahead + " " + decision.control + " by " + fmt.signedPct(best.lift) +
       " (p = " + fmt.p(best.p_value) + "): " + (significant ? "significant" : "not significant");
     words += safe ? ", and significant with peeking (always-valid interval excludes 0)" : significant ? ", but not yet with peeking (always-valid interval includes 0)" : "";
     const cls = "verdict" + (significant ? (best.lift > 0 ? " significant" : " negative") : "");

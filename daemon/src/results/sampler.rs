@@ -375,6 +375,13 @@ pub fn spawn(
     tokio::spawn(async move {
         let capacity = (WINDOW.as_secs() / SAMPLE_EVERY.as_secs()) as usize + 1;
         let mut samples: VecDeque<Sample> = VecDeque::with_capacity(capacity);
+        // Spawned before the server accepts a connection, when every
+        // counter is still 0: the first interval then counts the requests
+        // that arrive before the first tick runs.
+        samples.push_back(Sample {
+            at_ms: now_ms(),
+            ..Sample::default()
+        });
         let mut seen = SeenPlugins::default();
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
