@@ -19,6 +19,7 @@ pub mod http;
 pub mod metrics;
 pub mod plugin_host;
 pub mod remote;
+pub mod results;
 pub mod server;
 pub mod shaping;
 pub mod snapshot;
