@@ -24,6 +24,7 @@ pub mod server;
 pub mod shaping;
 pub mod snapshot;
 pub mod telemetry;
+pub mod tls;
 pub mod user;
 pub mod util;
 pub mod watch;

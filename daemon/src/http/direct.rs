@@ -13,6 +13,7 @@ use super::routed::{forward_context, read_body};
 use super::{request_path, AppState};
 use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
 use crate::shaping::{json_error, transparent};
+use crate::snapshot::Backend;
 
 /// The metrics label of every direct request.
 static DIRECT_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("/variants/{name}"));
@@ -39,6 +40,20 @@ pub async fn variant(
         Ok(tail) => tail,
         Err(e) => return request_path::refusal(e, req.path()),
     };
+    if let Some(upgrade) = super::websocket::take_upgrade(&req) {
+        let variant = &snapshot.variants[&name];
+        let forward = match variant.backend {
+            Backend::Remote(_) => forward_context(&req, snapshot.config.user.trust_forwarded_for),
+            Backend::Plugin { .. } => Default::default(),
+        };
+        let mut response = super::websocket::answer(&req, upgrade, variant, &tail, &forward).await;
+        response.extensions_mut().insert(RouteOutcome {
+            route: DIRECT_ROUTE.clone(),
+            variant: variant.name.clone(),
+            decided: None,
+        });
+        return response;
+    }
     let body = match read_body(
         payload,
         snapshot.config.max_body_bytes,
