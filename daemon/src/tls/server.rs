@@ -4,7 +4,7 @@
 //! handshake on, with no restart, while connections already open keep the
 //! session they have. Likewise the client-CA verifier for `client_ca_file`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -42,11 +42,11 @@ pub fn check(tls: &ServerTlsConfig) -> Result<(), TlsError> {
     server_config(tls).map(drop)
 }
 
-fn certified_key(cert: &PathBuf, key: &PathBuf) -> Result<CertifiedKey, TlsError> {
+fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     let chain = load_certs(cert)?;
     let key_der = load_key(key)?;
     CertifiedKey::from_der(chain, key_der, &provider()).map_err(|e| TlsError::Invalid {
-        path: key.clone(),
+        path: key.to_path_buf(),
         reason: format!("cannot be used with {}: {e}", cert.display()),
     })
 }
@@ -98,12 +98,12 @@ struct ReloadingClientVerifier {
     current: ArcSwap<Arc<dyn ClientCertVerifier>>,
 }
 
-fn client_verifier(ca_file: &PathBuf) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+fn client_verifier(ca_file: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let roots = Arc::new(load_roots(ca_file)?);
     WebPkiClientVerifier::builder_with_provider(roots, provider())
         .build()
         .map_err(|e| TlsError::Invalid {
-            path: ca_file.clone(),
+            path: ca_file.to_path_buf(),
             reason: e.to_string(),
         })
 }
