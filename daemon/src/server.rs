@@ -113,7 +113,6 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
         App::new()
             .app_data(app_state.clone())
             .app_data(web::PayloadConfig::new(max_body))
-            .wrap(middleware::from_fn(http::upgrade_guard))
             .wrap(middleware::from_fn(http::access_log))
             .configure(http::configure)
     })

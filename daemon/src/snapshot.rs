@@ -108,7 +108,7 @@ impl Variant {
 
 /// A matched route's `{params}` as `(name, value)`: names borrowed from the
 /// route table, values from the request path.
-pub type RouteParams<'s, 'p> = Vec<(&'s str, &'p str)>;
+pub type RouteParams<'s, 'p> = smallvec::SmallVec<[(&'s str, &'p str); 4]>;
 
 /// Configured routes, matched with matchit (`/process/{message}`, `/api/{*rest}`).
 pub struct RouteTable {

@@ -100,8 +100,7 @@ fn query_param(query: &str, param: &str) -> Option<Result<String, NotUtf8>> {
         .filter(|pair| !pair.is_empty())
         .find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode_form(key).map_or_else(|b| String::from_utf8_lossy(&b).into_owned(), |k| k)
-                == param)
+            (decode_form(key).unwrap_or_else(|b| String::from_utf8_lossy(&b).into_owned()) == param)
                 .then_some(value)
         })
         .map(|value| decode_form(value).map_err(|_| NotUtf8))

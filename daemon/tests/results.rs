@@ -202,13 +202,21 @@ fn results_match_what_the_daemon_routed_and_the_events_sent() {
     let d = wd.start();
 
     // Before any traffic the endpoint answers at once, computing or ready.
-    let (status, envelope) = get_json(&d.url("/results"));
-    assert_eq!(status, 200);
-    assert!(
-        envelope["state"] == "computing" || envelope["state"] == "ready",
-        "{envelope}"
-    );
-    assert_eq!(envelope["mode"], "offline");
+    let r = client().get(d.url("/results")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let header = |r: &reqwest::blocking::Response, n: &str| {
+        r.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let state = header(&r, "x-variantd-results-state");
+    assert!(state == "computing" || state == "ready", "{state}");
+    assert_eq!(header(&r, "x-variantd-results-mode"), "offline");
+    let envelope: Value = r.json().unwrap();
+    assert!(envelope.is_array(), "{envelope}");
+    let (_, overview) = get_json(&d.url("/ui/api/overview"));
+    assert_eq!(overview["results"]["mode"], "offline", "{overview}");
 
     let traffic = send_traffic(&d);
     let gate = wait_for_results(
@@ -310,9 +318,10 @@ fn results_match_what_the_daemon_routed_and_the_events_sent() {
     assert_eq!(group(&experiment, "C")["variants"], json!(["app_c"]));
 
     // The envelope and the 404.
-    let (_, envelope) = get_json(&d.url("/results"));
-    assert_eq!(envelope["state"], "ready");
-    let names: Vec<&str> = envelope["decisions"]
+    let r = client().get(d.url("/results")).send().unwrap();
+    assert_eq!(r.headers()["x-variantd-results-state"], "ready");
+    let envelope: Value = r.json().unwrap();
+    let names: Vec<&str> = envelope
         .as_array()
         .unwrap()
         .iter()

@@ -75,9 +75,12 @@ struct State {
     needs_restart: Vec<&'static str>,
 }
 
+/// How to read one key's value from a config, for comparing.
+type ReadKey = fn(&Config) -> String;
+
 /// The keys read only at start, with how to read each from a config. Every
 /// other key applies on reload.
-const RESTART_KEYS: &[(&str, fn(&Config) -> String)] = &[
+const RESTART_KEYS: &[(&str, ReadKey)] = &[
     ("server.listen", |c| c.listen.clone()),
     ("server.admin_listen", |c| format!("{:?}", c.admin_listen)),
     ("server.workers", |c| c.workers.to_string()),

@@ -182,10 +182,10 @@ impl PluginDir {
     /// once, not at every file event in the directory.
     fn refuse_untrusted(&mut self, file: &Path, e: LoadError) {
         self.seen.remove(file);
-        if !self
+        if self
             .refused
             .get(file)
-            .is_some_and(|r| r.reason == e.to_string())
+            .is_none_or(|r| r.reason != e.to_string())
         {
             self.refuse(file, &e);
         }

@@ -1,5 +1,6 @@
 //! One access-log line per request (request id, route, variant, rule id,
-//! status, duration) and the per-variant request metrics, in one middleware.
+//! status, duration), the per-variant request metrics and the protocol-upgrade
+//! handling (see `upgrade`), in one middleware.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,7 +81,7 @@ pub struct RouteOutcome {
 }
 
 pub async fn access_log(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
@@ -98,7 +99,14 @@ pub async fn access_log(
     // Only the log line needs these, and the request moves on below.
     let logged = enabled.then(|| (req.method().clone(), req.path().to_string()));
 
+    let upgrade = req
+        .head()
+        .upgrade()
+        .then(|| super::upgrade::prepare(&mut req));
     let mut res = next.call(req).await?;
+    if let Some(upgrade) = upgrade {
+        super::upgrade::finish(upgrade, &mut res);
+    }
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
     let request_id = RequestId::made(res.request())

@@ -201,7 +201,7 @@ pub async fn explain(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         Err(e) => return super::request_path::refusal(e, &raw_path),
     };
     let snapshot = state.snapshots.load_full();
-    match super::routed::resolve(
+    let answer = match super::routed::resolve(
         &req,
         &state.decider,
         &snapshot,
@@ -210,7 +210,8 @@ pub async fn explain(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     ) {
         Ok(resolved) => HttpResponse::Ok().json(resolved.explanation(&snapshot)),
         Err(resp) => resp,
-    }
+    };
+    answer
 }
 
 /// A URL with its userinfo and every query value replaced: `?apikey=…`,

@@ -27,7 +27,6 @@ use crate::snapshot::Snapshot;
 
 pub use access_log::access_log;
 pub use lifecycle::{begin_shutdown, in_flight, ConnectionLimit};
-pub use upgrade::refuse_or_ignore as upgrade_guard;
 
 /// Shared by every worker.
 pub struct AppState {
@@ -142,6 +141,10 @@ mod tests {
             "/admin/plugins",
             "/variants/app_a",
             "/variants/app_a/x/y",
+            "/results",
+            "/results/variant_b",
+            "/ui",
+            "/ui/api/overview",
             "//healthz",
             "/%68ealthz",
         ] {

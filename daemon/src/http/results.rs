@@ -11,14 +11,27 @@ use super::AppState;
 use crate::results::ResultsState;
 use crate::shaping::json_error;
 
-/// Every decision's results, with where they come from and how fresh they
-/// are (`state`, `mode`, `note`, `computed_at_ms`, `decisions`).
+/// Every decision's results: a JSON array of what `/results/{name}`
+/// answers. Where they come from and how fresh they are go in headers
+/// (`x-variantd-results-state`: computing, ready or error; `-mode`;
+/// `-computed-at`, ms since the epoch); the dashboard's feed
+/// (`/ui/api/overview`) has them with the note and error in words.
 pub async fn all(state: web::Data<AppState>) -> HttpResponse {
     let view = state.results.current();
-    HttpResponse::Ok()
-        .content_type(ContentType::json())
+    let state_word = match view.state {
+        ResultsState::Computing => "computing",
+        ResultsState::Ready => "ready",
+        ResultsState::Error => "error",
+    };
+    let mut resp = HttpResponse::Ok();
+    resp.content_type(ContentType::json())
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))
-        .body(view.envelope_json.clone())
+        .insert_header(("x-variantd-results-state", state_word))
+        .insert_header(("x-variantd-results-mode", view.mode));
+    if let Some(at) = view.computed_at_ms {
+        resp.insert_header(("x-variantd-results-computed-at", at.to_string()));
+    }
+    resp.body(view.decisions_json.clone())
 }
 
 /// One decision's results, exactly as variantd-results serialises them.

@@ -180,11 +180,14 @@ pub(crate) struct Resolved<'a> {
     /// and `variant` is the route's default instead.
     pub unmapped: Option<String>,
     /// The matched route's `{params}`, for the variant.
-    pub route_params: Vec<(&'a str, &'a str)>,
+    pub route_params: crate::snapshot::RouteParams<'a, 'a>,
 }
 
 /// Match `path` to a route, build the user and decide: the request path up
-/// to the variant, shared by serving and explaining.
+/// to the variant, shared by serving and explaining. The error is the
+/// answer to send, made once per refused request: boxing it would only add
+/// an allocation.
+#[allow(clippy::result_large_err)]
 pub(crate) fn resolve<'a>(
     req: &HttpRequest,
     decider: &crate::decide::Decider,
@@ -347,25 +350,25 @@ pub(super) async fn read_body(
         }
         Ok(buf.freeze())
     };
-    let close = |mut resp: HttpResponse| {
+    fn close(mut resp: HttpResponse) -> HttpResponse {
         resp.head_mut()
             .set_connection_type(actix_web::http::ConnectionType::Close);
-        Err(resp)
-    };
+        resp
+    }
     tokio::select! {
         read = tokio::time::timeout(timeout, read) => match read {
             Ok(result) => result,
-            Err(_) => close(json_error(
+            Err(_) => Err(close(json_error(
                 StatusCode::REQUEST_TIMEOUT,
                 "the request body did not arrive in time",
                 json!({ "timeout_secs": timeout.as_secs() }),
-            )),
+            ))),
         },
-        () = super::lifecycle::shutdown_begun() => close(json_error(
+        () = super::lifecycle::shutdown_begun() => Err(close(json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting down; the request body had not arrived",
             json!({}),
-        )),
+        ))),
     }
 }
 

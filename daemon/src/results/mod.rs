@@ -181,8 +181,12 @@ pub struct ResultsEnvelope {
 /// One computation, serialised once for every request that reads it.
 pub struct ResultsView {
     pub state: ResultsState,
-    /// The whole envelope as JSON.
+    /// The whole envelope as JSON (the dashboard's feed).
     pub envelope_json: Bytes,
+    /// The decisions alone, a JSON array (`GET /results`).
+    pub decisions_json: Bytes,
+    pub mode: &'static str,
+    pub computed_at_ms: Option<u64>,
     /// Each decision's JSON, by name.
     pub decision_json: HashMap<String, Bytes>,
     /// Decision names in report order (for a 404 that names them).
@@ -199,6 +203,9 @@ impl ResultsView {
         ResultsView {
             state: envelope.state,
             envelope_json: to_json_bytes(envelope),
+            decisions_json: to_json_bytes(&envelope.decisions),
+            mode: envelope.mode,
+            computed_at_ms: envelope.computed_at_ms,
             decision_json,
             names: envelope.decisions.iter().map(|d| d.name.clone()).collect(),
         }
