@@ -26,6 +26,8 @@
 # string instruction as one instruction, which would make a 3 KB memset
 # (actix-http zeroes its header index per request) look like 3,000.
 #
+# INSTRUCTIONS_NO_BUILD=1 counts target/release as it is (no build first).
+#
 # CALLGRIND_ARGS adds valgrind options, e.g. "--cache-sim=yes" for simulated
 # cache misses (I1mr, D1mr, DLmr in the callgrind files; slower).
 #
@@ -57,8 +59,10 @@ if [[ " ${servers[*]} " == *" floor "* ]] && [ ! -x "$FLOOR" ]; then
 fi
 
 cd "$ROOT"
-echo "instructions: cargo build --release --workspace"
-cargo build --release --workspace --locked --quiet
+if [ -z "${INSTRUCTIONS_NO_BUILD:-}" ]; then
+  echo "instructions: cargo build --release --workspace"
+  cargo build --release --workspace --locked --quiet
+fi
 rm -rf "$OUT"; mkdir -p "$OUT"
 
 pids=()

@@ -9,7 +9,7 @@
 # Prints failed requests (wrk's non-2xx answers and socket errors), the
 # daemon's RSS and open file descriptors at start, peak and end, the retained
 # library copies, and the swaps and edits made. Needs wrk (Debian: wrk).
-# Loopback only; it stops by itself.
+# SOAK_NO_BUILD=1 uses target/release as it is. Loopback only; it stops by itself.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SECS=${SOAK_SECS:-600}
@@ -18,8 +18,10 @@ EDIT_SECS=${SOAK_EDIT_SECS:-2}
 CONNECTIONS=${SOAK_CONNECTIONS:-16}
 command -v wrk >/dev/null || { echo "soak: wrk not found (apt-get install wrk)" >&2; exit 2; }
 cd "$ROOT"
-echo "soak: cargo build --release --workspace"
-cargo build --release --workspace --locked --quiet
+if [ -z "${SOAK_NO_BUILD:-}" ]; then
+  echo "soak: cargo build --release --workspace"
+  cargo build --release --workspace --locked --quiet
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/variantd-soak.XXXXXX")
 chmod 755 "$work"
@@ -123,4 +125,5 @@ echo "soak: swaps $swaps (every ${SWAP_MS} ms), config edits $edits (every ${EDI
 echo "soak: RSS KiB start $rss_start peak $rss_peak end $rss_end; fds start $fds_start peak $fds_peak end $fds_end"
 read -r kept open refused <<<"$retained"
 echo "soak: retained library copies $kept, libraries open $open, refused files $refused"
-grep -c "plugin refused" "$work/err" | sed 's/^/soak: refusal log lines /'
+grep -c "plugin refused" "$work/err" | sed 's/^/soak: refusal log lines /' || true
+grep "plugin refused" "$work/err" | head -5 | sed 's/^/soak:   /' || true
