@@ -413,4 +413,8 @@ VD_PLUGIN_EXPORT vd_plugin_descriptor_plugin_ptr variantd_plugin_entry_v1(void) 
         "{out}"
     );
     assert!(out.contains("status:    200"), "{out}");
+    // `--request METHOD PATH` as the issue writes it: two words, unquoted.
+    let (code, out, err) = check(&[path_str(&old), "--request", "POST", "/y?q=1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("request:   POST /y?q=1"), "{out}");
 }

@@ -196,9 +196,10 @@ struct CheckArgs {
     /// The variant's plugin config as JSON, passed to init (default `{}`).
     #[arg(long, value_name = "JSON")]
     config: Option<String>,
-    /// The one request to send: METHOD and PATH, the path may carry `?query`.
-    #[arg(long, value_name = "METHOD PATH", default_value = "GET /")]
-    request: String,
+    /// The one request to send: METHOD and PATH, the path may carry
+    /// `?query`; as two words (`--request GET /x`) or one (`"GET /x"`).
+    #[arg(long, value_name = "METHOD PATH", num_args = 1..=2, default_values = ["GET", "/"])]
+    request: Vec<String>,
     /// A route pattern (`/hello/{name}`) matched against PATH: its
     /// `{params}` reach the plugin as the daemon's route would pass them.
     #[arg(long, value_name = "PATTERN")]
@@ -307,7 +308,8 @@ fn check_here(check: &CheckArgs) -> i32 {
         eprintln!("variantd plugin check: --config is not JSON: {e}");
         return USAGE;
     }
-    let Some((method, target)) = check.request.trim().split_once(' ') else {
+    let request = check.request.join(" ");
+    let Some((method, target)) = request.trim().split_once(' ') else {
         eprintln!("variantd plugin check: --request wants \"METHOD PATH\", e.g. \"GET /hello\"");
         return USAGE;
     };
