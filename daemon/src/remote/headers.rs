@@ -159,21 +159,26 @@ fn push_ip(out: &mut String, ip: IpAddr) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn strips_hop_by_hop_and_connection_listed_and_adds_forwarded() {
+    fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
-        for (name, value) in [
-            ("connection", "keep-alive, x-secret-hop"),
-            ("x-secret-hop", "1"),
-            ("te", "trailers"),
-            ("x-forwarded-for", "10.0.0.1"),
-            ("x-user-plan", "pro"),
-        ] {
+        for (name, value) in pairs {
             h.insert(
                 HeaderName::from_static(name),
                 HeaderValue::from_static(value),
             );
         }
+        h
+    }
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_listed_and_adds_forwarded() {
+        let h = header_map(&[
+            ("connection", "keep-alive, x-secret-hop"),
+            ("x-secret-hop", "1"),
+            ("te", "trailers"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-user-plan", "pro"),
+        ]);
         let ctx = forwardable_request_headers(
             &h,
             Some([127, 0, 0, 1].into()),
@@ -203,17 +208,11 @@ mod tests {
 
     #[test]
     fn an_untrusted_clients_forwarding_claims_are_replaced_not_appended() {
-        let mut h = HeaderMap::new();
-        for (name, value) in [
+        let h = header_map(&[
             ("x-forwarded-for", "6.6.6.6"),
             ("x-real-ip", "6.6.6.6"),
             ("x-user-plan", "pro"),
-        ] {
-            h.insert(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
-        }
+        ]);
         let ctx = forwardable_request_headers(
             &h,
             Some([127, 0, 0, 2].into()),
