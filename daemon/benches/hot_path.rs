@@ -16,10 +16,10 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use variantd::config::{DecisionHeaders, VariantConfig, VariantTarget};
-use variantd::decide::{Decider, RequestUser};
-use variantd::dispatch::{Answer, AnswerBody, Served};
-use variantd::plugin_host::{Loader, PluginInstance, PluginRequest, Retention};
+use variantd::backends::plugin::{Loader, PluginInstance, PluginRequest, Retention};
+use variantd::control::config::{DecisionHeaders, VariantConfig, VariantTarget};
+use variantd::request::decide::{Decider, RequestUser};
+use variantd::request::dispatch::{Answer, AnswerBody, Served};
 use variantd::snapshot::{Backend, Variant};
 use variantd_decision::{DecisionEngine, DecisionSpec, StatsigSettings, UserContext};
 
@@ -153,7 +153,7 @@ fn envelope(c: &mut Criterion) {
                     body: AnswerBody::Full(body.clone()),
                 },
             };
-            black_box(variantd::shaping::envelope(
+            black_box(variantd::request::shaping::envelope(
                 served,
                 None,
                 "user1",
@@ -164,11 +164,11 @@ fn envelope(c: &mut Criterion) {
 }
 
 fn request_metrics(c: &mut Criterion) {
-    variantd::metrics::install();
+    variantd::telemetry::metrics::install();
     let route = "/process/{message}";
     c.bench_function("metrics/request", |b| {
         b.iter(|| {
-            variantd::metrics::request(
+            variantd::telemetry::metrics::request(
                 black_box("app_a"),
                 black_box(route),
                 200,

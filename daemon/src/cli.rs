@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::Overrides;
+use crate::control::config::Overrides;
 
 #[derive(Debug, Parser)]
 #[command(

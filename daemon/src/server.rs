@@ -8,10 +8,10 @@ use anyhow::Context;
 use variantd_decision::{DecisionEngine, SecretKey, StatsigSettings};
 
 use crate::cli::DaemonArgs;
-use crate::config::Config;
+use crate::control::config::Config;
 use crate::control::{Control, ReloadScope};
-use crate::decide::Decider;
 use crate::http::{self, AppState};
+use crate::request::decide::Decider;
 
 /// Run the daemon until SIGTERM/SIGINT. Returns once in-flight requests have
 /// finished and exposures are flushed.
@@ -26,7 +26,7 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
         }
     }
     let listen = config.listen_addr()?;
-    let prometheus = crate::metrics::install();
+    let prometheus = crate::telemetry::metrics::install();
     raise_fd_limit();
 
     let api_key = std::env::var("STATSIG_API_KEY")
@@ -81,7 +81,7 @@ pub async fn run(cli: DaemonArgs) -> anyhow::Result<()> {
     };
     let control = Control::start(config, config_path, overrides, engine.clone())?;
     if watch {
-        crate::watch::spawn(control.clone()).context("starting the file watcher")?;
+        crate::control::watch::spawn(control.clone()).context("starting the file watcher")?;
     }
     warn_unknown_decisions(&control, &engine);
 
@@ -227,7 +227,7 @@ fn raise_fd_limit() {
 
 fn warn_unknown_decisions(control: &Control, engine: &DecisionEngine) {
     let snapshot = control.snapshot_handle().load_full();
-    for (route, spec) in crate::decide::unknown_to_specs(&snapshot.routes, engine) {
+    for (route, spec) in crate::request::decide::unknown_to_specs(&snapshot.routes, engine) {
         tracing::warn!(route = %route.path, kind = spec.kind().as_str(), name = spec.name(), "not in the Statsig specs; evaluates to its default until the specs contain it");
     }
 }

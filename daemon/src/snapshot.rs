@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use actix_web::http::header::HeaderValue;
 
-use crate::config::{Config, RouteConfig, VariantConfig};
-use crate::plugin_host::PluginInstance;
-use crate::remote::RemoteVariant;
+use crate::backends::plugin::PluginInstance;
+use crate::backends::remote::RemoteVariant;
+use crate::control::config::{Config, RouteConfig, VariantConfig};
 
 pub struct Snapshot {
     /// Bumped on every publish; shows in admin output.

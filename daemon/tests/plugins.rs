@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::*;
-use variantd::plugin_host::{LoadError, Loader, PluginInstance, PluginRequest, Retention};
+use variantd::backends::plugin::{LoadError, Loader, PluginInstance, PluginRequest, Retention};
 
 fn loader() -> Loader {
     Loader::new(Arc::new(Retention::new(64)))

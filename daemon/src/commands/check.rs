@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::config::{Config, RouteDecision, VariantTarget};
-use crate::plugin_host::{Loader, Retention, TrustedDir};
+use crate::backends::plugin::{Loader, Retention, TrustedDir};
+use crate::control::config::{Config, RouteDecision, VariantTarget};
 use variantd_decision::DecisionKind;
 
 /// Exit status: 0 when nothing (or, degraded allowed, only warnings) was found.
@@ -109,7 +109,7 @@ fn findings(config: &Config) -> Vec<String> {
         let loaded = trusted
             .inspect(&file)
             .and_then(|(real, _)| trusted.read(&real, &config.plugins.allowed_sha256))
-            .map_err(crate::plugin_host::LoadError::from)
+            .map_err(crate::backends::plugin::LoadError::from)
             .and_then(|t| loader.load_bytes(&file, &t.bytes, t.sha256));
         match loaded {
             Ok(lib) => {

@@ -7,9 +7,9 @@ use anyhow::Context;
 use variantd_decision::{DecisionEngine, StatsigSettings};
 
 use crate::cli::{DaemonArgs, ExplainArgs};
-use crate::config::Config;
-use crate::decide::Decider;
-use crate::http::routed::{resolve, Evaluation};
+use crate::control::config::Config;
+use crate::request::decide::Decider;
+use crate::request::routed::{resolve, Evaluation};
 use crate::snapshot::Snapshot;
 
 pub async fn run(args: ExplainArgs, daemon: &DaemonArgs) -> anyhow::Result<i32> {

@@ -18,8 +18,8 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use variantd_plugin_api::abi;
 
+use crate::backends::plugin::{Loader, PluginInstance, PluginRequest, Retention, TrustedDir};
 use crate::cli::{DaemonArgs, PluginCommand, PluginLang};
-use crate::plugin_host::{Loader, PluginInstance, PluginRequest, Retention, TrustedDir};
 
 /// Exit status of `check` when the daemon would refuse the plugin.
 const REFUSED: i32 = 1;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 
 use crate::cli::{DaemonArgs, ResultsArgs, ResultsFormat};
-use crate::config::Config;
+use crate::control::config::Config;
 
 pub fn run(args: ResultsArgs, daemon: &DaemonArgs) -> anyhow::Result<i32> {
     // The config supplies the default specs and the routes (which variants

@@ -7,7 +7,7 @@ use anyhow::Context;
 use variantd_decision::{build_specs_from_file, describe_specs, is_definitions_file, SecretKey};
 
 use crate::cli::{DaemonArgs, SpecsCommand};
-use crate::config::Config;
+use crate::control::config::Config;
 
 pub async fn run(action: SpecsCommand, daemon: &DaemonArgs) -> anyhow::Result<i32> {
     match action {

@@ -3,7 +3,9 @@
 //! [`Snapshot`] and publishes it atomically. Anything invalid is refused with
 //! its reason while the last good snapshot keeps serving.
 
+pub mod config;
 mod plugins;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,9 +16,9 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use variantd_decision::DecisionEngine;
 
-use crate::config::{Config, Overrides, VariantTarget};
-use crate::plugin_host::{LoadError, Loader, PluginInstance, PluginLibrary, Retention};
-use crate::remote::RemoteVariant;
+use crate::backends::plugin::{LoadError, Loader, PluginInstance, PluginLibrary, Retention};
+use crate::backends::remote::RemoteVariant;
+use crate::control::config::{Config, Overrides, VariantTarget};
 use crate::snapshot::{Backend, RouteTable, Snapshot, Variant};
 
 use plugins::PluginDir;
@@ -206,7 +208,7 @@ impl Control {
                         "statsig specs reloaded"
                     );
                     state.last_specs_error = None;
-                    crate::metrics::reload("specs", true);
+                    crate::telemetry::metrics::reload("specs", true);
                 }
                 Err(e) => {
                     let reason = e.to_string();
@@ -216,7 +218,7 @@ impl Control {
                         reason: reason.clone(),
                         at: SystemTime::now(),
                     });
-                    crate::metrics::reload("specs", false);
+                    crate::telemetry::metrics::reload("specs", false);
                     result = Err(reason);
                 }
             }
@@ -235,7 +237,7 @@ impl Control {
                         reason: reason.clone(),
                         at: SystemTime::now(),
                     });
-                    crate::metrics::reload("config", false);
+                    crate::telemetry::metrics::reload("config", false);
                     if scope == ReloadScope::Config {
                         return Err(reason);
                     }
@@ -258,7 +260,7 @@ impl Control {
                 *state = draft;
                 if config_changed {
                     state.last_config_error = None;
-                    crate::metrics::reload("config", true);
+                    crate::telemetry::metrics::reload("config", true);
                     let pending = needs_restart(&self.started, &snapshot.config);
                     if pending.is_empty() {
                         tracing::info!(file = %self.config_path.display(), "config reloaded");
@@ -284,7 +286,7 @@ impl Control {
                     reason: reason.clone(),
                     at: SystemTime::now(),
                 });
-                crate::metrics::reload("config", false);
+                crate::telemetry::metrics::reload("config", false);
                 Err(reason)
             }
         }
@@ -385,7 +387,7 @@ pub struct ControlStatus {
     pub refused: Vec<Refusal>,
     pub libraries_open: usize,
     pub libraries_released: usize,
-    pub retained: Vec<crate::plugin_host::RetainedLibrary>,
+    pub retained: Vec<crate::backends::plugin::RetainedLibrary>,
     pub max_retained_libraries: usize,
     pub last_config_error: Option<ReloadError>,
     pub last_specs_error: Option<ReloadError>,
@@ -482,7 +484,7 @@ fn build(
             }
             None => {
                 let replaced = state.dir.current.insert(lib.name.clone(), lib.clone());
-                crate::metrics::plugin_event(if replaced.is_some() {
+                crate::telemetry::metrics::plugin_event(if replaced.is_some() {
                     "swapped"
                 } else {
                     "loaded"
@@ -560,7 +562,7 @@ fn build(
         })
         .collect();
     state.config = config.clone();
-    crate::metrics::plugins_loaded(state.dir.current.len());
+    crate::telemetry::metrics::plugins_loaded(state.dir.current.len());
     Ok(Snapshot {
         generation,
         routes: RouteTable::new(&config.routes),

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::config::PluginsConfig;
-use crate::plugin_host::{LoadError, Loader, PluginLibrary, TrustedDir};
+use crate::backends::plugin::{LoadError, Loader, PluginLibrary, TrustedDir};
+use crate::control::config::PluginsConfig;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Refusal {
@@ -144,7 +144,7 @@ impl PluginDir {
         for name in &removed {
             if let Some(lib) = self.current.remove(name) {
                 tracing::warn!(plugin = %name, file = %lib.file.display(), "plugin file removed; its variants answer 503 or their fallback until it returns");
-                crate::metrics::plugin_event("removed");
+                crate::telemetry::metrics::plugin_event("removed");
             }
         }
         // A name may be served by one file only.
@@ -194,7 +194,7 @@ impl PluginDir {
     pub fn refuse(&mut self, file: &Path, e: &LoadError) {
         let reason = e.to_string();
         tracing::error!(file = %file.display(), reason = %e, "plugin refused; the previous state keeps serving");
-        crate::metrics::plugin_event("refused");
+        crate::telemetry::metrics::plugin_event("refused");
         self.refused.insert(
             file.to_path_buf(),
             Refusal {

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::control::ReloadScope;
-use crate::shaping::json_error;
+use crate::request::shaping::json_error;
 
 /// The answer for a caller that may not use the admin API; `None` when it may.
 pub(super) fn refusal(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
@@ -196,17 +196,17 @@ pub async fn explain(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             json!({ "parameter": "path" }),
         );
     };
-    let path = match super::request_path::normalize(&raw_path) {
+    let path = match crate::request::path::normalize(&raw_path) {
         Ok(p) => p.into_owned(),
-        Err(e) => return super::request_path::refusal(e, &raw_path),
+        Err(e) => return crate::request::path::refusal(e, &raw_path),
     };
     let snapshot = state.snapshots.load_full();
-    let answer = match super::routed::resolve(
+    let answer = match crate::request::routed::resolve(
         &req,
         &state.decider,
         &snapshot,
         &path,
-        super::routed::Evaluation::Explain,
+        crate::request::routed::Evaluation::Explain,
     ) {
         Ok(resolved) => HttpResponse::Ok().json(resolved.explanation(&snapshot)),
         Err(resp) => resp,

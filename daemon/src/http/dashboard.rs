@@ -13,7 +13,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::config::{RouteConfig, RouteDecision};
+use crate::control::config::{RouteConfig, RouteDecision};
 use variantd_decision::DecisionSpec;
 
 struct Asset {

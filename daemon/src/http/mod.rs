@@ -2,17 +2,13 @@
 //! the request path (route → user → decision → dispatch → shaping) and the
 //! result back into a response.
 
-mod access_log;
 mod admin;
 mod dashboard;
-mod direct;
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod ops;
-mod request_path;
 mod results;
-pub(crate) mod routed;
-mod upgrade;
-mod websocket;
+pub(crate) mod upgrade;
+pub(crate) mod websocket;
 
 use std::sync::Arc;
 
@@ -22,10 +18,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use variantd_decision::DecisionEngine;
 
 use crate::control::Control;
-use crate::decide::Decider;
+use crate::request::decide::Decider;
 use crate::snapshot::Snapshot;
 
-pub use access_log::access_log;
+pub use crate::telemetry::access_log::access_log;
 pub use lifecycle::{begin_shutdown, in_flight, ConnectionLimit};
 
 /// Shared by every worker.
@@ -82,12 +78,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // Anything else under /variants goes to the configured routes.
             .service(
                 web::scope("/variants")
-                    .service(web::resource(["/{name}", "/{name}/{tail:.*}"]).to(direct::variant))
-                    .default_service(web::to(routed::routed)),
+                    .service(
+                        web::resource(["/{name}", "/{name}/{tail:.*}"])
+                            .to(crate::request::direct::variant),
+                    )
+                    .default_service(web::to(crate::request::routed::routed)),
             )
-            .default_service(web::to(routed::routed)),
+            .default_service(web::to(crate::request::routed::routed)),
     )
-    .default_service(web::to(routed::routed));
+    .default_service(web::to(crate::request::routed::routed));
 }
 
 /// The first path segments of the fixed endpoints above.

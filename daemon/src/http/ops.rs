@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use variantd_decision::{EventValue, UserContext};
 
 use super::AppState;
-use crate::config::VariantTarget;
-use crate::remote::BreakerState;
-use crate::shaping::json_error;
+use crate::backends::remote::BreakerState;
+use crate::control::config::VariantTarget;
+use crate::request::shaping::json_error;
 use crate::snapshot::Backend;
 
 /// The process is up and serving HTTP.
@@ -62,7 +62,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
         }
     }
-    for (r, spec) in crate::decide::unknown_to_specs(&snapshot.routes, &state.engine) {
+    for (r, spec) in crate::request::decide::unknown_to_specs(&snapshot.routes, &state.engine) {
         warnings.push(format!(
             "route `{}`: {} `{}` is not in the specs; it evaluates to its default",
             r.path,
@@ -77,7 +77,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             pending.join(", ")
         ));
     }
-    for (route, value) in crate::decide::unmapped_seen() {
+    for (route, value) in crate::request::decide::unmapped_seen() {
         warnings.push(format!(
             "route `{route}`: a decision named `{value}`, which the route does not map; its default answers"
         ));
@@ -123,15 +123,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let engine = state.engine.status();
     let retention = state.control.retention();
-    crate::metrics::library_counts(retention.open_count(), retention.retained_count());
-    crate::metrics::specs(
+    crate::telemetry::metrics::library_counts(retention.open_count(), retention.retained_count());
+    crate::telemetry::metrics::specs(
         engine.source,
         engine.age_seconds.unwrap_or(0) as f64,
         &engine,
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(crate::metrics::render(&state.metrics))
+        .body(crate::telemetry::metrics::render(&state.metrics))
 }
 
 /// `{"<variant>_endpoint": URL, ...}` as in the original example. In-process
@@ -227,7 +227,7 @@ pub async fn events(payload: web::Payload, state: web::Data<AppState>) -> HttpRe
         let snapshot = state.snapshots.load();
         (snapshot.config.max_body_bytes, snapshot.config.body_timeout)
     };
-    let body = match super::routed::read_body(payload, limit, timeout).await {
+    let body = match crate::request::routed::read_body(payload, limit, timeout).await {
         Ok(body) => body,
         Err(resp) => return resp,
     };

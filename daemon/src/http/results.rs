@@ -8,8 +8,8 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::AppState;
+use crate::request::shaping::json_error;
 use crate::results::ResultsState;
-use crate::shaping::json_error;
 
 /// Every decision's results: a JSON array of what `/results/{name}`
 /// answers. Where they come from and how fresh they are go in headers

@@ -22,14 +22,14 @@ use super::websocket;
 /// log's middleware rather than a middleware of its own: each `from_fn`
 /// layer boxes a future and moves the request once more, which callgrind
 /// counted at about 1,100 instructions on every request, upgrade or not.
-pub(super) enum Upgrade {
+pub(crate) enum Upgrade {
     WebSocket,
     Ignored,
 }
 
 /// Before the handler (only for `req.head().upgrade()`): the connection's
 /// bytes set aside for a WebSocket relay, or dropped for an ignored upgrade.
-pub(super) fn prepare(req: &mut ServiceRequest) -> Upgrade {
+pub(crate) fn prepare(req: &mut ServiceRequest) -> Upgrade {
     if websocket::asks_for_websocket(req.headers().get(UPGRADE)) {
         let kept = req.take_payload();
         req.extensions_mut().insert(websocket::UpgradePayload(kept));
@@ -40,7 +40,7 @@ pub(super) fn prepare(req: &mut ServiceRequest) -> Upgrade {
 }
 
 /// After the handler: unless it switched protocols, the connection closes.
-pub(super) fn finish<B>(upgrade: Upgrade, res: &mut ServiceResponse<B>) {
+pub(crate) fn finish<B>(upgrade: Upgrade, res: &mut ServiceResponse<B>) {
     let switched =
         matches!(upgrade, Upgrade::WebSocket) && res.status() == StatusCode::SWITCHING_PROTOCOLS;
     if !switched {

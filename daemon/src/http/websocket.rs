@@ -18,8 +18,8 @@ use bytestring::ByteString;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 
-use crate::remote::{ForwardContext, RemoteVariant, Target, UpstreamSocket};
-use crate::shaping::json_error;
+use crate::backends::remote::{ForwardContext, RemoteVariant, Target, UpstreamSocket};
+use crate::request::shaping::json_error;
 use crate::snapshot::{Backend, Variant};
 
 /// The connection's bytes after a WebSocket upgrade request's head, kept
@@ -28,7 +28,7 @@ use crate::snapshot::{Backend, Variant};
 pub(super) struct UpgradePayload(pub(super) Payload);
 
 /// Whether an `Upgrade` header asks for a WebSocket.
-pub(super) fn asks_for_websocket(upgrade: Option<&HeaderValue>) -> bool {
+pub(crate) fn asks_for_websocket(upgrade: Option<&HeaderValue>) -> bool {
     upgrade.and_then(|v| v.to_str().ok()).is_some_and(|v| {
         v.split(',')
             .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
@@ -36,7 +36,7 @@ pub(super) fn asks_for_websocket(upgrade: Option<&HeaderValue>) -> bool {
 }
 
 /// The kept connection of a WebSocket upgrade request, if this is one.
-pub(super) fn take_upgrade(req: &HttpRequest) -> Option<Payload> {
+pub(crate) fn take_upgrade(req: &HttpRequest) -> Option<Payload> {
     req.extensions_mut().remove::<UpgradePayload>().map(|u| u.0)
 }
 
@@ -52,7 +52,7 @@ fn closing(mut resp: HttpResponse) -> HttpResponse {
 
 /// Answer a WebSocket upgrade that `variant` was chosen for: relay it to a
 /// remote variant, or refuse it.
-pub(super) async fn answer(
+pub(crate) async fn answer(
     req: &HttpRequest,
     mut payload: Payload,
     variant: &Variant,

@@ -24,7 +24,7 @@ use serde::Serialize;
 use variantd_decision::{DecisionEngine, DecisionSpec};
 use variantd_results::{AnalysisBuilder, DecisionResult, InputSummary};
 
-use crate::config::{Config, RouteConfig, RouteDecision};
+use crate::control::config::{Config, RouteConfig, RouteDecision};
 use crate::snapshot::Snapshot;
 
 /// Shortest time between two computations: the files grow with every

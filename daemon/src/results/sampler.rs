@@ -387,7 +387,7 @@ pub fn spawn(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let text = crate::metrics::render(&metrics);
+            let text = crate::telemetry::metrics::render(&metrics);
             if samples.len() == capacity {
                 samples.pop_front();
             }

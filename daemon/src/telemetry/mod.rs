@@ -2,13 +2,15 @@
 //! `info`). Plugin lines carry `plugin=` and `variant=` fields. Lines go to
 //! stderr; the access log's in batches (see [`batched_stderr`]).
 
+pub mod access_log;
 mod batched_stderr;
+pub mod metrics;
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use crate::control::config::LogFormat;
 
 pub use batched_stderr::{flush, ACCESS_TARGET};
 

@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::{load_certs, load_key, load_roots, provider, FileSet, TlsError};
-use crate::config::RemoteTlsConfig;
+use crate::control::config::RemoteTlsConfig;
 
 /// One version of a variant's TLS client configuration.
 pub struct Built {

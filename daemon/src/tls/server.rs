@@ -15,7 +15,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
 use super::{load_certs, load_key, load_roots, provider, FileSet, TlsError};
-use crate::config::ServerTlsConfig;
+use crate::control::config::ServerTlsConfig;
 
 /// The rustls configuration to serve HTTPS with. ALPN is left to
 /// actix-http, which offers `h2` and `http/1.1`.

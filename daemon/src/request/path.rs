@@ -18,7 +18,7 @@ pub fn refusal(e: PathError, path: &str) -> actix_web::HttpResponse {
     let why = match e {
         PathError::Nul => "the path contains an encoded NUL (%00)",
     };
-    crate::shaping::json_error(
+    crate::request::shaping::json_error(
         actix_web::http::StatusCode::BAD_REQUEST,
         why,
         serde_json::json!({ "path": path }),

@@ -17,7 +17,7 @@ use actix_web::web::Bytes;
 use awc::error::{ConnectError, SendRequestError};
 use futures_util::stream::LocalBoxStream;
 
-use crate::config::RemoteConfig;
+use crate::control::config::RemoteConfig;
 use crate::tls::client::ClientTls;
 
 pub use breaker::{Breaker, BreakerState, Permit};
@@ -210,7 +210,7 @@ impl RemoteVariant {
         });
         let host_header =
             HeaderValue::from_str(&host).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-        let circuit_gauge = crate::metrics::circuit_gauge(name);
+        let circuit_gauge = crate::telemetry::metrics::circuit_gauge(name);
         circuit_gauge.set(BreakerState::Closed.as_gauge());
         RemoteVariant {
             name: name.to_string(),
@@ -325,7 +325,7 @@ impl RemoteVariant {
         identity: bool,
     ) -> Result<UpstreamResponse, RemoteError> {
         let Some(permit) = self.breaker.admit() else {
-            crate::metrics::upstream_error(&self.name, "circuit_open");
+            crate::telemetry::metrics::upstream_error(&self.name, "circuit_open");
             return Err(RemoteError::CircuitOpen);
         };
         let uri = match self.upstream_uri(target) {
@@ -390,7 +390,7 @@ impl RemoteVariant {
                 Ok(resp) => {
                     if resp.status().is_server_error() {
                         self.breaker.on_failure();
-                        crate::metrics::upstream_error(&self.name, "status_5xx");
+                        crate::telemetry::metrics::upstream_error(&self.name, "status_5xx");
                     } else {
                         self.breaker.on_success();
                     }
@@ -399,7 +399,7 @@ impl RemoteVariant {
                 }
                 Err(e) => {
                     last_err = self.classify(e);
-                    crate::metrics::upstream_error(&self.name, last_err.metric_kind());
+                    crate::telemetry::metrics::upstream_error(&self.name, last_err.metric_kind());
                     self.breaker.on_failure();
                     tracing::warn!(variant = %self.name, attempt = attempt + 1, of = attempts, error = %last_err, "remote variant failed");
                     // A timeout already spent the request's time budget, and
@@ -421,14 +421,14 @@ impl RemoteVariant {
     /// The body of an upstream answer broke off (closed early, stalled): the
     /// upstream failed after all.
     pub fn on_body_failure(&self) {
-        crate::metrics::upstream_error(&self.name, "body");
+        crate::telemetry::metrics::upstream_error(&self.name, "body");
         self.breaker.on_failure();
     }
 
     /// A failure found before any attempt (no TLS configuration, no
     /// address): counted and fed to the breaker like a failed connect.
     fn failed_before_sending(&self, e: RemoteError, permit: Permit<'_>) -> RemoteError {
-        crate::metrics::upstream_error(&self.name, e.metric_kind());
+        crate::telemetry::metrics::upstream_error(&self.name, e.metric_kind());
         self.breaker.on_failure();
         tracing::warn!(variant = %self.name, error = %e, "remote variant failed");
         drop(permit);

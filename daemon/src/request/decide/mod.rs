@@ -41,7 +41,7 @@ use actix_web::web::Bytes;
 use thread_local::ThreadLocal;
 use variantd_decision::{Decision, DecisionEngine, DecisionSpec, TopLevelField, UserContext};
 
-use crate::config::{RouteConfig, RouteDecision};
+use crate::control::config::{RouteConfig, RouteDecision};
 use crate::snapshot::RouteTable;
 
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
@@ -208,7 +208,7 @@ impl Decider {
     }
 
     fn evaluate(&self, spec: &DecisionSpec, user: &RequestUser) -> Arc<Decided> {
-        crate::metrics::exposure();
+        crate::telemetry::metrics::exposure();
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         let decision = self.engine.decide(&user.to_statsig(), spec);
         let mut outcomes = self

@@ -8,9 +8,9 @@ use actix_web::HttpResponse;
 use serde_json::{json, Value};
 use variantd_decision::{Decision, DecisionKind};
 
-use crate::config::DecisionHeaders;
-use crate::decide::Decided;
-use crate::dispatch::{AnswerBody, Served};
+use crate::control::config::DecisionHeaders;
+use crate::request::decide::Decided;
+use crate::request::dispatch::{AnswerBody, Served};
 use crate::snapshot::Variant;
 
 // Parsed at compile time: `from_static` at run time searches the standard

@@ -31,7 +31,7 @@ impl RemoteVariant {
         ctx: &ForwardContext,
     ) -> Result<WebSocketHandshake, RemoteError> {
         let Some(permit) = self.breaker.admit() else {
-            crate::metrics::upstream_error(&self.name, "circuit_open");
+            crate::telemetry::metrics::upstream_error(&self.name, "circuit_open");
             return Err(RemoteError::CircuitOpen);
         };
         let uri = match self.upstream_uri(target) {
@@ -82,7 +82,7 @@ impl RemoteVariant {
             }
             Err(other) => RemoteError::WebSocket(other.to_string()),
         };
-        crate::metrics::upstream_error(&self.name, error.metric_kind());
+        crate::telemetry::metrics::upstream_error(&self.name, error.metric_kind());
         self.breaker.on_failure();
         tracing::warn!(variant = %self.name, error = %error, "remote variant WebSocket handshake failed");
         drop(permit);

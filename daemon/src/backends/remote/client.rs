@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::time::Duration;
 
-use crate::config::RemoteConfig;
+use crate::control::config::RemoteConfig;
 use crate::tls::client::Built;
 
 thread_local! {

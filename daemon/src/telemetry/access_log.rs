@@ -12,9 +12,9 @@ use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{Error, HttpMessage, HttpRequest};
 
-use super::AppState;
-use crate::decide::Decided;
-use crate::remote::X_REQUEST_ID;
+use crate::backends::remote::X_REQUEST_ID;
+use crate::http::AppState;
+use crate::request::decide::Decided;
 
 /// The request id: the caller's `x-request-id` when the caller is a trusted
 /// proxy (`trust_forwarded_for`) and the id is safe to log and pass on,
@@ -85,7 +85,7 @@ pub async fn access_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let _in_flight = super::lifecycle::InFlight::start();
+    let _in_flight = crate::http::lifecycle::InFlight::start();
     let (enabled, trusted) = req
         .app_data::<web::Data<AppState>>()
         .map(|s| {
@@ -102,10 +102,10 @@ pub async fn access_log(
     let upgrade = req
         .head()
         .upgrade()
-        .then(|| super::upgrade::prepare(&mut req));
+        .then(|| crate::http::upgrade::prepare(&mut req));
     let mut res = next.call(req).await?;
     if let Some(upgrade) = upgrade {
-        super::upgrade::finish(upgrade, &mut res);
+        crate::http::upgrade::finish(upgrade, &mut res);
     }
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
@@ -113,7 +113,7 @@ pub async fn access_log(
         .unwrap_or_else(|| RequestId::for_request(res.request().headers(), trusted));
     let outcome = res.response_mut().extensions_mut().remove::<RouteOutcome>();
     if let Some(o) = &outcome {
-        crate::metrics::request(&o.variant, &o.route, status, elapsed);
+        crate::telemetry::metrics::request(&o.variant, &o.route, status, elapsed);
     }
     if let Some((method, path)) = logged {
         let (route, variant) = outcome

@@ -5,9 +5,9 @@ use actix_web::http::header::{HeaderMap, HeaderName, USER_AGENT, X_FORWARDED_FOR
 use actix_web::HttpRequest;
 use std::net::IpAddr;
 
-use crate::decide::RequestUser;
+use crate::request::decide::RequestUser;
 
-use crate::config::{IdPlace, UnitIdSource, UserConfig, UserField};
+use crate::control::config::{IdPlace, UnitIdSource, UserConfig, UserField};
 
 /// Why a request has no usable user key.
 #[derive(Debug, thiserror::Error)]

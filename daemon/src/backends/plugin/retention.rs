@@ -125,7 +125,7 @@ impl Retention {
         if let Ok(mut open) = self.open.lock() {
             open.push(library);
         }
-        crate::metrics::library_counts(self.open_count(), self.retained_count());
+        crate::telemetry::metrics::library_counts(self.open_count(), self.retained_count());
     }
 
     pub(super) fn library_closed(&self, plugin: &str, version: &str, copy: Arc<PrivateCopy>) {
@@ -135,14 +135,14 @@ impl Retention {
         if !self.retain_if_mapped(plugin, version, copy) {
             self.released.fetch_add(1, Ordering::Relaxed);
         }
-        crate::metrics::library_counts(self.open_count(), self.retained_count());
+        crate::telemetry::metrics::library_counts(self.open_count(), self.retained_count());
     }
 
     /// A copy refused after `dlopen` (bad ABI, no entry symbol, …). A library
     /// marked NODELETE stays mapped even so, and must keep its path.
     pub(super) fn refused_copy(&self, file_name: &str, copy: PrivateCopy) {
         if self.retain_if_mapped(file_name, "(refused)", Arc::new(copy)) {
-            crate::metrics::library_counts(self.open_count(), self.retained_count());
+            crate::telemetry::metrics::library_counts(self.open_count(), self.retained_count());
         }
     }
 

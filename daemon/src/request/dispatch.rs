@@ -12,8 +12,8 @@ use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpResponse};
 use futures_util::StreamExt;
 
-use crate::plugin_host::{PluginInstance, PluginRequest};
-use crate::remote::{ForwardContext, OutgoingBody, RemoteError, RemoteVariant, Target};
+use crate::backends::plugin::{PluginInstance, PluginRequest};
+use crate::backends::remote::{ForwardContext, OutgoingBody, RemoteError, RemoteVariant, Target};
 use crate::snapshot::{Backend, Snapshot, Variant};
 
 /// Everything about the incoming request a variant needs, borrowed.
@@ -156,7 +156,7 @@ pub async fn dispatch<'s>(
                 return Err(primary);
             };
             tracing::warn!(variant = %variant_name, fallback = %fb.config.name, error = %primary, "answering with the fallback variant");
-            crate::metrics::fallback(variant_name, &fb.config.name);
+            crate::telemetry::metrics::fallback(variant_name, &fb.config.name);
             match call_variant(fb, input, RequestBody::Full(body), mode, false).await {
                 Ok(answer) => Ok(Served {
                     variant: fb,
@@ -347,7 +347,7 @@ async fn call_remote(
             }
         }
         AnswerMode::Streaming => {
-            let headers = crate::remote::forwardable_response_headers(resp.headers());
+            let headers = crate::backends::remote::forwardable_response_headers(resp.headers());
             let mut builder = HttpResponse::build(status);
             for (n, v) in &headers {
                 builder.append_header((n.clone(), v.clone()));

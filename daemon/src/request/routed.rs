@@ -7,14 +7,15 @@ use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
-use super::access_log::{RequestId, RouteOutcome};
-use super::{request_path, AppState};
+use super::path as request_path;
+use crate::http::AppState;
+use crate::telemetry::access_log::{RequestId, RouteOutcome};
 use std::sync::Arc;
 
-use crate::config::{ResponseShape, RouteConfig, RouteDecision};
-use crate::decide::Decided;
-use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
-use crate::shaping::{envelope, json_error, transparent};
+use crate::control::config::{ResponseShape, RouteConfig, RouteDecision};
+use crate::request::decide::Decided;
+use crate::request::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
+use crate::request::shaping::{envelope, json_error, transparent};
 use crate::snapshot::{Backend, Snapshot, Variant};
 
 pub async fn routed(
@@ -53,14 +54,14 @@ pub async fn routed(
         None => path,
     };
 
-    if let Some(upgrade) = super::websocket::take_upgrade(&req) {
+    if let Some(upgrade) = crate::http::websocket::take_upgrade(&req) {
         // Decided like any request; the connection is then relayed (or refused).
         let forward = match variant.backend {
             Backend::Remote(_) => forward_context(&req, snapshot.config.user.trust_forwarded_for),
             Backend::Plugin { .. } => Default::default(),
         };
         let mut response =
-            super::websocket::answer(&req, upgrade, variant, variant_path, &forward).await;
+            crate::http::websocket::answer(&req, upgrade, variant, variant_path, &forward).await;
         response.extensions_mut().insert(RouteOutcome {
             route: snapshot.routes.label(route_index).clone(),
             variant: variant.name.clone(),
@@ -190,7 +191,7 @@ pub(crate) struct Resolved<'a> {
 #[allow(clippy::result_large_err)]
 pub(crate) fn resolve<'a>(
     req: &HttpRequest,
-    decider: &crate::decide::Decider,
+    decider: &crate::request::decide::Decider,
     snapshot: &'a Snapshot,
     path: &'a str,
     evaluation: Evaluation,
@@ -217,16 +218,16 @@ pub(crate) fn resolve<'a>(
     let (decision, user_key) = match &route.decision {
         RouteDecision::Fixed(_) => (
             None,
-            crate::user::user_key(req, user_config)
+            crate::request::user::user_key(req, user_config)
                 .ok()
                 .flatten()
                 .unwrap_or_default(),
         ),
         RouteDecision::Decide(spec) => {
-            let bad_request = |e: crate::user::UserKeyError| {
+            let bad_request = |e: crate::request::user::UserKeyError| {
                 json_error(StatusCode::BAD_REQUEST, &e.to_string(), e.detail())
             };
-            let user = crate::user::request_user(req, user_config).map_err(bad_request)?;
+            let user = crate::request::user::request_user(req, user_config).map_err(bad_request)?;
             // With custom unit ids configured, a request may lack the unit
             // its decision is made on: find out which unit that is without
             // logging an exposure for a unit that is not there.
@@ -235,7 +236,7 @@ pub(crate) fn resolve<'a>(
             if evaluation == Evaluation::Serve && !complete {
                 let unit = decider.explain(spec, &user).decision.unit_type.clone();
                 if !unit.is_empty() && !user.has_unit(&unit) {
-                    return Err(bad_request(crate::user::missing_key(
+                    return Err(bad_request(crate::request::user::missing_key(
                         user_config,
                         Some(&unit),
                     )));
@@ -265,7 +266,7 @@ pub(crate) fn resolve<'a>(
         (None, RouteDecision::Decide(spec)) => {
             let label = snapshot.routes.label(route_index);
             if evaluation == Evaluation::Serve {
-                crate::decide::unmapped(label, named);
+                crate::request::decide::unmapped(label, named);
             }
             match snapshot.variants.get(spec.default_variant()) {
                 Some(v) => (v, Some(named.to_string())),
@@ -324,7 +325,7 @@ impl Resolved<'_> {
 /// Read a whole request body, refusing more than `limit` bytes with 413, and
 /// a body that has not arrived within `timeout` with 408 (the connection is
 /// closed: a client that stalls holds no connection for longer than that).
-pub(super) async fn read_body(
+pub(crate) async fn read_body(
     mut payload: web::Payload,
     limit: usize,
     timeout: std::time::Duration,
@@ -364,7 +365,7 @@ pub(super) async fn read_body(
                 json!({ "timeout_secs": timeout.as_secs() }),
             ))),
         },
-        () = super::lifecycle::shutdown_begun() => Err(close(json_error(
+        () = crate::http::lifecycle::shutdown_begun() => Err(close(json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting down; the request body had not arrived",
             json!({}),
@@ -378,15 +379,15 @@ pub(super) async fn read_body(
 /// scheme and host that proxy reported; otherwise the client's claims are
 /// not believed, as it could name any host (an upstream building links or
 /// redirects from X-Forwarded-Host would follow it).
-pub(super) fn forward_context(
+pub(crate) fn forward_context(
     req: &HttpRequest,
     trust_forwarded: bool,
-) -> crate::remote::ForwardContext {
+) -> crate::backends::remote::ForwardContext {
     let request_id = RequestId::of(req, trust_forwarded);
     let headers = req.headers();
     let reported = |name: &HeaderName| {
         trust_forwarded
-            .then(|| crate::user::first_forwarded(headers, name))
+            .then(|| crate::request::user::first_forwarded(headers, name))
             .flatten()
             .and_then(|v| HeaderValue::from_str(v).ok())
     };
@@ -404,7 +405,7 @@ pub(super) fn forward_context(
             HeaderValue::from_str(authority.as_str()).ok()
         })
         .or_else(|| HeaderValue::from_str(req.app_config().host()).ok());
-    crate::remote::forwardable_request_headers(
+    crate::backends::remote::forwardable_request_headers(
         headers,
         req.peer_addr().map(|a| a.ip()),
         trust_forwarded,

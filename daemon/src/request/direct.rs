@@ -8,12 +8,13 @@ use std::sync::{Arc, LazyLock};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::access_log::RouteOutcome;
+use super::path as request_path;
 use super::routed::{forward_context, read_body};
-use super::{request_path, AppState};
-use crate::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
-use crate::shaping::{json_error, transparent};
+use crate::http::AppState;
+use crate::request::dispatch::{dispatch, AnswerMode, CallInput, RequestBody};
+use crate::request::shaping::{json_error, transparent};
 use crate::snapshot::Backend;
+use crate::telemetry::access_log::RouteOutcome;
 
 /// The metrics label of every direct request.
 static DIRECT_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("/variants/{name}"));
@@ -40,13 +41,14 @@ pub async fn variant(
         Ok(tail) => tail,
         Err(e) => return request_path::refusal(e, req.path()),
     };
-    if let Some(upgrade) = super::websocket::take_upgrade(&req) {
+    if let Some(upgrade) = crate::http::websocket::take_upgrade(&req) {
         let variant = &snapshot.variants[&name];
         let forward = match variant.backend {
             Backend::Remote(_) => forward_context(&req, snapshot.config.user.trust_forwarded_for),
             Backend::Plugin { .. } => Default::default(),
         };
-        let mut response = super::websocket::answer(&req, upgrade, variant, &tail, &forward).await;
+        let mut response =
+            crate::http::websocket::answer(&req, upgrade, variant, &tail, &forward).await;
         response.extensions_mut().insert(RouteOutcome {
             route: DIRECT_ROUTE.clone(),
             variant: variant.name.clone(),
@@ -69,7 +71,7 @@ pub async fn variant(
     } else {
         Default::default()
     };
-    let user_key = crate::user::user_key(&req, &snapshot.config.user)
+    let user_key = crate::request::user::user_key(&req, &snapshot.config.user)
         .ok()
         .flatten()
         .unwrap_or_default();
