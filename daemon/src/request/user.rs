@@ -1,5 +1,8 @@
 //! From an HTTP request to the Statsig user: the user key (query parameter,
 //! header or cookie, as configured) and the mapped custom attributes.
+//!
+//! The query parameter is found by a hand-rolled scan; it lives in
+//! [`query`], beside the plain version it is tested against.
 
 use actix_web::http::header::{HeaderMap, HeaderName, USER_AGENT, X_FORWARDED_FOR};
 use actix_web::HttpRequest;
@@ -8,6 +11,10 @@ use std::net::IpAddr;
 use crate::request::decide::RequestUser;
 
 use crate::control::config::{IdPlace, UnitIdSource, UserConfig, UserField};
+
+mod query;
+
+use query::{query_param, NotUtf8};
 
 /// Why a request has no usable user key.
 #[derive(Debug, thiserror::Error)]
@@ -64,54 +71,6 @@ pub fn user_key(req: &HttpRequest, cfg: &UserConfig) -> Result<Option<String>, U
         }
     }
     Ok(None)
-}
-
-/// A query value whose percent-decoded bytes are not UTF-8.
-#[derive(Debug, PartialEq, Eq)]
-struct NotUtf8;
-
-/// The first value of `param` in a form-encoded query string, decoded.
-///
-/// A query without `%` or `+` decodes to itself, so it is split as it
-/// stands: nearly every request's is like that, and form_urlencoded's
-/// decoding of every pair cost more than the rest of finding the user.
-fn query_param(query: &str, param: &str) -> Option<Result<String, NotUtf8>> {
-    if !query.bytes().any(|b| b == b'%' || b == b'+') {
-        // Byte splits: `str::split(char)` sets up a memchr searcher per
-        // call, which costs more than scanning a query this short.
-        return query
-            .as_bytes()
-            .split(|&b| b == b'&')
-            .filter(|pair| !pair.is_empty())
-            .find_map(|pair| {
-                let (key, value) = match pair.iter().position(|&b| b == b'=') {
-                    Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-                    None => (pair, &[][..]),
-                };
-                (key == param.as_bytes()).then_some(value)
-            })
-            // Cut at ASCII bytes of a `str`, so always valid UTF-8.
-            .map(|value| Ok(String::from_utf8_lossy(value).into_owned()));
-    }
-    // form_urlencoded's pairs are decoded lossily; the key may be, but the
-    // value is the user's identity and is decoded strictly.
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode_form(key).unwrap_or_else(|b| String::from_utf8_lossy(&b).into_owned()) == param)
-                .then_some(value)
-        })
-        .map(|value| decode_form(value).map_err(|_| NotUtf8))
-}
-
-/// `application/x-www-form-urlencoded` decoding of one key or value: `+` is
-/// a space, `%XX` a byte. Err holds the bytes when they are not UTF-8.
-fn decode_form(text: &str) -> Result<String, Vec<u8>> {
-    let spaced = text.replace('+', " ");
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
-    String::from_utf8(bytes).map_err(|e| e.into_bytes())
 }
 
 /// The full Statsig user for a decision. Without a user key the request is
