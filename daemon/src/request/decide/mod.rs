@@ -394,6 +394,88 @@ mod tests {
         assert_eq!(decider.evaluations(), 3);
     }
 
+    /// What route `route` of snapshot `generation` decides on: each new
+    /// generation changes the spec, so an entry kept across one would show.
+    fn spec_at(generation: u64, route: usize) -> DecisionSpec {
+        match (generation % 2, route) {
+            (1, 0) => gate(),
+            (_, 0) => DecisionSpec::Experiment {
+                name: "variant_experiment".into(),
+                parameter: "variant".into(),
+                variants: [("A", "app_a"), ("B", "app_b"), ("C", "app_c")]
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .into(),
+                default: "app_a".into(),
+            },
+            (1, _) => DecisionSpec::Gate {
+                name: "variant_b".into(),
+                pass: "app_a".into(),
+                fail: "app_b".into(),
+            },
+            _ => DecisionSpec::DynamicConfig {
+                name: "variant_config".into(),
+                parameter: "variant".into(),
+                variants: HashMap::new(),
+                default: "app_a".into(),
+            },
+        }
+    }
+
+    /// The cache against its reference, the engine asked every time (a
+    /// zero capacity): the same decisions and headers for many users, two
+    /// routes and four snapshot generations, each asked three times, with
+    /// the previous generation's requests still finishing in between, and a
+    /// cache small enough to evict as well as one that never has to.
+    #[test]
+    fn the_cached_decider_answers_what_the_engine_answers_every_time() {
+        let (rt, uncached) = decider(0);
+        let _in_runtime = rt.enter();
+        let engine = uncached.engine.clone();
+        let cached = [
+            Decider::new(engine.clone(), 100_000),
+            Decider::new(engine, 64),
+        ];
+        let users: Vec<RequestUser> = (0..300)
+            .map(|i| RequestUser {
+                ip: (i % 3 == 0).then(|| IpAddr::from([10, 0, 0, (i % 7) as u8])),
+                ..user(&format!("equivalence-{i}"))
+            })
+            .collect();
+        let mut asked = 0u64;
+        for generation in 1..=4u64 {
+            for _ in 0..3 {
+                for u in &users {
+                    for route in 0..2 {
+                        for g in [generation, generation.saturating_sub(1).max(1)] {
+                            let spec = spec_at(g, route);
+                            let expected = uncached.decide(g, route, &spec, u);
+                            for decider in &cached {
+                                let got = decider.decide(g, route, &spec, u);
+                                assert_eq!(
+                                    got.decision, expected.decision,
+                                    "{} g{g} r{route}",
+                                    u.user_key
+                                );
+                                assert_eq!(got.headers, expected.headers);
+                            }
+                            asked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(uncached.evaluations(), asked);
+        // The cache did answer. The large one evaluated each (generation,
+        // route, user) at least once; more only where a third generation
+        // retired the less recently used of the two before it.
+        let (large, small) = (cached[0].evaluations(), cached[1].evaluations());
+        assert!(
+            large >= 4 * 2 * 300 && large <= asked / 3,
+            "{large} of {asked}"
+        );
+        assert!(small > large && small < asked, "{small} of {asked}");
+    }
+
     #[test]
     fn cache_lifetimes_stay_in_range_and_spread_across_users() {
         let ttls: Vec<Duration> = (0..2000).map(|i| ttl_for(&format!("user{i}"))).collect();
