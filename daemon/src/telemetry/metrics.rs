@@ -4,9 +4,12 @@
 //! Everything goes through the `metrics` facade and its Prometheus exporter,
 //! except the request-duration histogram: the exporter buffers every sample
 //! until it is drained, which cost 2–9% of plugin-mode throughput
-//! (BENCHMARKS.md). That one histogram lives in a `prometheus` registry whose
-//! histograms count into fixed buckets as they record. [`render`] puts both
-//! registries' text together; neither is ever formatted by hand. A histogram
+//! (BENCHMARKS.md, "2026-11-25 — a new VM of the same kind", the paragraphs
+//! from "Request metrics again": three runs; the fixed buckets won +2% back
+//! in six rounds, and `metrics/request` went from 71.7 to 60.2 ns). That
+//! one histogram lives in a `prometheus` registry whose histograms count
+//! into fixed buckets as they record. [`render`] puts both registries' text
+//! together; neither is ever formatted by hand. A histogram
 //! added later belongs in that registry too: through the facade its samples
 //! would pile up between scrapes, as nothing drains the exporter's buffers.
 
@@ -30,25 +33,29 @@ struct RequestDuration {
     histogram: HistogramVec,
 }
 
-static REQUEST_DURATION: LazyLock<RequestDuration> = LazyLock::new(|| {
-    let histogram = HistogramVec::new(
-        HistogramOpts::new(
-            "variantd_request_duration_seconds",
-            "Time to answer a routed request.",
+static REQUEST_DURATION: LazyLock<RequestDuration> = LazyLock::new(RequestDuration::new);
+
+impl RequestDuration {
+    fn new() -> RequestDuration {
+        let histogram = HistogramVec::new(
+            HistogramOpts::new(
+                "variantd_request_duration_seconds",
+                "Time to answer a routed request.",
+            )
+            .buckets(REQUEST_DURATION_BUCKETS.to_vec()),
+            &["variant", "route"],
         )
-        .buckets(REQUEST_DURATION_BUCKETS.to_vec()),
-        &["variant", "route"],
-    )
-    .expect("static histogram options are valid");
-    let registry = Registry::new();
-    registry
-        .register(Box::new(histogram.clone()))
-        .expect("registered once, in a registry of its own");
-    RequestDuration {
-        registry,
-        histogram,
+        .expect("static histogram options are valid");
+        let registry = Registry::new();
+        registry
+            .register(Box::new(histogram.clone()))
+            .expect("registered once, in a registry of its own");
+        RequestDuration {
+            registry,
+            histogram,
+        }
     }
-});
+}
 
 /// Install the global recorder; returns the handle `/metrics` renders from.
 /// Safe to call more than once (later calls build a private recorder).
@@ -63,8 +70,12 @@ pub fn install() -> PrometheusHandle {
 /// The Prometheus text of every variantd metric: the exporter's, then the
 /// request-duration histogram's.
 pub fn render(handle: &PrometheusHandle) -> String {
+    render_with(handle, &REQUEST_DURATION.registry)
+}
+
+fn render_with(handle: &PrometheusHandle, durations: &Registry) -> String {
     let mut text = handle.render();
-    match TextEncoder::new().encode_to_string(&REQUEST_DURATION.registry.gather()) {
+    match TextEncoder::new().encode_to_string(&durations.gather()) {
         Ok(histogram) => text.push_str(&histogram),
         Err(e) => tracing::warn!(error = %e, "could not render the request-duration histogram"),
     }
@@ -136,26 +147,55 @@ fn describe() {
 /// Count one answered request and observe its duration. The handles are
 /// cached per worker thread, so the hot path neither allocates label strings
 /// nor searches the registry after the first request of each label set.
+///
+/// What that saves has not been measured on its own: it came with other
+/// changes (BENCHMARKS.md, "2026-11-24 — commit 85226d9", "metric handles
+/// cached per worker" among the steps from 66.1k to 86.4k req/s). Keying
+/// the handles by foldhash took `metrics/request` from 57 to 36 ns
+/// (BENCHMARKS.md, "2026-11-25 (evening) — 8d9448b", table of changes). The
+/// reference, the facade's and the registry's lookups by labels on every
+/// request, is `record_by_labels` in the tests, which check that both
+/// render the same text.
 pub fn request(variant: &str, route: &str, status: u16, elapsed: Duration) {
     REQUEST_HANDLES.with(|cell| {
-        let mut handles = cell.borrow_mut();
-        let by_route = match handles.get_mut(variant) {
-            Some(m) => m,
-            None => handles.entry(variant.to_string()).or_default(),
-        };
-        let by_status = match by_route.get_mut(route) {
-            Some(m) => m,
-            None => by_route.entry(route.to_string()).or_default(),
-        };
-        let (count, duration) = by_status.entry(status).or_insert_with(|| {
-            (
-                counter!("variantd_requests_total", "variant" => variant.to_string(), "route" => route.to_string(), "status" => status.to_string()),
-                REQUEST_DURATION.histogram.with_label_values(&[variant, route]),
-            )
-        });
-        count.increment(1);
-        duration.observe(elapsed.as_secs_f64());
+        record(
+            &mut cell.borrow_mut(),
+            &REQUEST_DURATION,
+            variant,
+            route,
+            status,
+            elapsed,
+        )
     });
+}
+
+/// [`request`] on the given handles, creating missing ones in the current
+/// recorder and in `durations` (forced only then).
+#[inline]
+fn record(
+    handles: &mut RequestHandles,
+    durations: &LazyLock<RequestDuration>,
+    variant: &str,
+    route: &str,
+    status: u16,
+    elapsed: Duration,
+) {
+    let by_route = match handles.get_mut(variant) {
+        Some(m) => m,
+        None => handles.entry(variant.to_string()).or_default(),
+    };
+    let by_status = match by_route.get_mut(route) {
+        Some(m) => m,
+        None => by_route.entry(route.to_string()).or_default(),
+    };
+    let (count, duration) = by_status.entry(status).or_insert_with(|| {
+        (
+            counter!("variantd_requests_total", "variant" => variant.to_string(), "route" => route.to_string(), "status" => status.to_string()),
+            durations.histogram.with_label_values(&[variant, route]),
+        )
+    });
+    count.increment(1);
+    duration.observe(elapsed.as_secs_f64());
 }
 
 /// Keyed by names from config (variants, routes), not by clients: a fast
@@ -212,4 +252,80 @@ pub fn specs(source: &str, age_seconds: f64, events: &variantd_decision::EngineS
         gauge!("variantd_specs_source", "source" => s).set(if s == source { 1.0 } else { 0.0 });
     }
     gauge!("variantd_specs_age_seconds").set(age_seconds);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference for [`record`]: the counter and the histogram looked
+    /// up by their labels on every request.
+    fn record_by_labels(
+        durations: &RequestDuration,
+        variant: &str,
+        route: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        counter!("variantd_requests_total", "variant" => variant.to_string(), "route" => route.to_string(), "status" => status.to_string()).increment(1);
+        durations
+            .histogram
+            .with_label_values(&[variant, route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// `/metrics` after `requests`, through the cached handles or the
+    /// reference, each into a recorder and a registry of its own.
+    fn rendered(requests: &[(&str, &str, u16, Duration)], cached: bool) -> Vec<String> {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let durations: LazyLock<RequestDuration> = LazyLock::new(RequestDuration::new);
+        let mut handles = RequestHandles::default();
+        metrics::with_local_recorder(&recorder, || {
+            describe();
+            for &(variant, route, status, elapsed) in requests {
+                if cached {
+                    record(&mut handles, &durations, variant, route, status, elapsed);
+                } else {
+                    record_by_labels(&durations, variant, route, status, elapsed);
+                }
+            }
+        });
+        // The exporter writes label sets in hash-map order, which differs
+        // between recorders; a scrape's meaning does not depend on it.
+        let mut lines: Vec<String> = render_with(&handle, &durations.registry)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn cached_handles_render_what_lookups_by_labels_render() {
+        let variants = ["app_a", "app_b", "remote-c"];
+        let routes = ["/", "/checkout", "/api/{id}"];
+        let statuses = [200, 200, 200, 404, 502];
+        let requests: Vec<(&str, &str, u16, Duration)> = (0..5_000u64)
+            .map(|i| {
+                (
+                    variants[(i % 3) as usize],
+                    routes[(i / 3 % 3) as usize],
+                    statuses[(i / 7 % 5) as usize],
+                    Duration::from_micros(i * 37 % 20_000),
+                )
+            })
+            .collect();
+        let cached = rendered(&requests, true);
+        assert_eq!(cached, rendered(&requests, false));
+        // Every label set is there, counted.
+        let counted = cached
+            .iter()
+            .filter(|l| l.starts_with("variantd_requests_total{"))
+            .count();
+        assert_eq!(counted, 3 * 3 * 3);
+        assert!(cached
+            .iter()
+            .any(|l| l.starts_with("variantd_request_duration_seconds_count{")));
+    }
 }
