@@ -595,6 +595,36 @@ fn sighup_reloads_config_plugins_and_specs() {
     assert!(d.logs().contains("SIGHUP"));
 }
 
+/// The watcher and the directory scan agree on which files are plugins: one
+/// named by `[plugins] include` rather than the default `*.so` is loaded on
+/// its file event, with no SIGHUP.
+#[test]
+fn a_plugin_the_include_globs_name_loads_on_its_file_event() {
+    let work = Workdir::new();
+    work.write_config(&example_config(SWAP_VARIANT).replace(
+        "debounce_ms = 50",
+        "debounce_ms = 50\ninclude = [\"*.plugin\"]",
+    ));
+    let plugins = work.plugins();
+    let d = work.start();
+    let c = client();
+    let url = d.url("/variants/swap/x");
+    assert_eq!(
+        c.get(&url).send().unwrap().status().as_u16(),
+        503,
+        "nothing serves `swap` before the file is there"
+    );
+
+    // Written under a temporary name and renamed in, as a deploy does.
+    deploy("fixture_swap_one", &plugins, "libswapper.plugin");
+    assert!(
+        wait_until(Duration::from_secs(5), || generation_of(&c, &url) == Ok(1)),
+        "libswapper.plugin loaded on its file event; log:\n{}",
+        d.logs()
+    );
+    assert!(!d.logs().contains("SIGHUP"));
+}
+
 #[test]
 fn a_plugin_overwritten_in_place_is_reloaded_and_the_others_are_not() {
     let (d, plugins, url) = start_swapper();

@@ -211,6 +211,18 @@ impl PluginDir {
     }
 }
 
+/// Whether `file_name` in the plugin directory names a plugin: the
+/// `[plugins] include` globs take it and it is not the temporary name of a
+/// deploy or an editor at work. The watcher and the scan both ask this one
+/// question, so a file event reloads exactly what a SIGHUP would.
+pub fn is_candidate(config: &PluginsConfig, file_name: &str) -> bool {
+    let temporary = file_name.starts_with('.')
+        || file_name.ends_with(".tmp")
+        || file_name.ends_with('~')
+        || file_name.ends_with(".swp");
+    !temporary && config.includes(file_name)
+}
+
 fn list_plugin_files(dir: &Path, config: &PluginsConfig) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -218,11 +230,7 @@ fn list_plugin_files(dir: &Path, config: &PluginsConfig) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            // Temporary names of a deploy in progress are not plugins yet.
-            !name.starts_with('.')
-                && config.includes(&name)
+            is_candidate(config, &e.file_name().to_string_lossy())
                 && std::fs::metadata(e.path())
                     .map(|m| m.is_file())
                     .unwrap_or(false)

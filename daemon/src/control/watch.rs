@@ -13,6 +13,8 @@ use notify_debouncer_full::{
     new_debouncer, DebounceEventResult, DebouncedEvent, Debouncer, RecommendedCache,
 };
 
+use super::plugins::is_candidate;
+use crate::control::config::PluginsConfig;
 use crate::control::{Control, ReloadScope};
 
 /// Watch the targets the current config names, then hand the watch to a
@@ -30,7 +32,8 @@ pub fn spawn(control: Arc<Control>) -> std::io::Result<()> {
 }
 
 struct Targets {
-    plugin_dir: PathBuf,
+    /// The plugin directory and which of its files are plugins.
+    plugins: PluginsConfig,
     config_file: PathBuf,
     specs_file: PathBuf,
     debounce: Duration,
@@ -41,7 +44,7 @@ impl Targets {
         let snapshot = control.snapshot_handle().load_full();
         let c = &snapshot.config;
         Targets {
-            plugin_dir: c.plugins.dir.clone(),
+            plugins: c.plugins.clone(),
             config_file: control.config_path().clone(),
             specs_file: c.statsig.specs_file.clone(),
             debounce: Duration::from_millis(c.plugins.debounce_ms.max(10)),
@@ -49,7 +52,7 @@ impl Targets {
     }
 
     fn dirs(&self) -> Vec<PathBuf> {
-        let mut dirs = vec![self.plugin_dir.clone()];
+        let mut dirs = vec![self.plugins.dir.clone()];
         for f in [&self.config_file, &self.specs_file] {
             if let Some(parent) = f.parent() {
                 dirs.push(parent.to_path_buf());
@@ -104,16 +107,13 @@ impl Targets {
         if path == self.specs_file || (configmap_swap && Some(parent) == self.specs_file.parent()) {
             add(ReloadScope::Specs);
         }
-        let temporary = name.starts_with('.') && !configmap_swap
-            || name.ends_with(".tmp")
-            || name.ends_with('~')
-            || name.ends_with(".swp");
-        if parent == self.plugin_dir && !temporary && (configmap_swap || name.ends_with(".so")) {
+        // Judged by name alone: a removed file has nothing else left to judge.
+        if parent == self.plugins.dir && (configmap_swap || is_candidate(&self.plugins, &name)) {
             add(ReloadScope::Plugins);
         }
         // The directory's own mode changed (a `chmod o-w` that ends a
         // refusal of every file in it).
-        if path == self.plugin_dir {
+        if path == self.plugins.dir {
             add(ReloadScope::Plugins);
         }
     }
@@ -177,12 +177,14 @@ fn run(control: Arc<Control>, mut targets: Targets, mut watch: Watch) {
         // before the old ones are dropped, so no change falls between them.
         // If no new watcher can be made, the old one keeps watching and the
         // next event tries again.
+        // The same watches may still need the new config's `include` globs
+        // to tell which files are plugins.
         let now = Targets::of(&control);
-        if !now.same_as(&targets) {
-            if let Some(next) = Watch::start(&now) {
-                watch = next;
-                targets = now;
-            }
+        if now.same_as(&targets) {
+            targets = now;
+        } else if let Some(next) = Watch::start(&now) {
+            watch = next;
+            targets = now;
         }
     }
 }
@@ -195,8 +197,22 @@ mod tests {
     use std::time::Instant;
 
     fn targets() -> Targets {
+        targets_including(&["*.so"])
+    }
+
+    fn targets_including(globs: &[&str]) -> Targets {
         Targets {
-            plugin_dir: PathBuf::from("/srv/plugins"),
+            plugins: PluginsConfig {
+                dir: PathBuf::from("/srv/plugins"),
+                include: globs
+                    .iter()
+                    .map(|g| glob::Pattern::new(g).unwrap())
+                    .collect(),
+                max_retained_libraries: 64,
+                debounce_ms: 50,
+                watch: true,
+                allowed_sha256: Vec::new(),
+            },
             config_file: PathBuf::from("/etc/variantd/variantd.toml"),
             specs_file: PathBuf::from("/etc/variantd/specs.json"),
             debounce: Duration::from_millis(50),
@@ -264,5 +280,31 @@ mod tests {
             targets().reloads_for(&swap),
             vec![ReloadScope::Specs, ReloadScope::Config]
         );
+    }
+
+    #[test]
+    fn the_include_globs_decide_which_files_are_plugins() {
+        let created = EventKind::Create(CreateKind::File);
+        let plugin = events(created, &["/srv/plugins/libswapper.plugin"]);
+        assert_eq!(
+            targets_including(&["*.plugin"]).reloads_for(&plugin),
+            vec![ReloadScope::Plugins]
+        );
+        assert!(targets().reloads_for(&plugin).is_empty());
+        let ignored = events(
+            created,
+            &[
+                "/srv/plugins/libapp_a.so",
+                "/srv/plugins/.libswapper.plugin.tmp",
+                "/srv/plugins/libswapper.plugin.swp",
+                "/srv/plugins/libswapper.plugin~",
+            ],
+        );
+        assert!(targets_including(&["*.plugin", "*.swp", "*~"])
+            .reloads_for(&ignored[1..])
+            .is_empty());
+        assert!(targets_including(&["*.plugin"])
+            .reloads_for(&ignored)
+            .is_empty());
     }
 }
