@@ -18,7 +18,7 @@ use variantd_decision::DecisionEngine;
 
 use crate::backends::plugin::{LoadError, Loader, PluginInstance, PluginLibrary, Retention};
 use crate::backends::remote::RemoteVariant;
-use crate::control::config::{Config, Overrides, VariantTarget};
+use crate::control::config::{Config, ConfigError, Overrides, VariantTarget};
 use crate::snapshot::{Backend, RouteTable, Snapshot, Variant};
 
 use plugins::PluginDir;
@@ -34,8 +34,35 @@ pub enum ReloadScope {
     All,
 }
 
+/// Why a reload was refused. In every case the previous state keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Specs(#[from] variantd_decision::DecisionError),
+    /// A changed config is refused whole when one of its plugin variants
+    /// fails `init` under it: serving half of a config would be worse.
+    // The load error is in the message, so it is not also a `source`:
+    // `{:#}` would print it twice.
+    #[error("variant `{variant}`: {error}")]
+    VariantInit { variant: String, error: LoadError },
+}
+
+impl ReloadError {
+    /// The part of the state it refused, which names the recorded error it
+    /// replaces and the metric it counts under.
+    fn what(&self) -> &'static str {
+        match self {
+            ReloadError::Specs(_) => "specs",
+            ReloadError::Config(_) | ReloadError::VariantInit { .. } => "config",
+        }
+    }
+}
+
+/// The last refused reload of one part, as `/admin` and `/readyz` show it.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ReloadError {
+pub struct RecordedError {
     pub what: &'static str,
     pub reason: String,
     #[serde(with = "crate::util::rfc3339")]
@@ -70,11 +97,33 @@ struct State {
     /// Serving instance per variant name, reused while library and config are unchanged.
     instances: HashMap<String, Arc<PluginInstance>>,
     remotes: HashMap<String, Arc<RemoteVariant>>,
-    last_config_error: Option<ReloadError>,
-    last_specs_error: Option<ReloadError>,
+    last_config_error: Option<RecordedError>,
+    last_specs_error: Option<RecordedError>,
     /// Keys whose value in the file differs from what the process runs
     /// with: read once at start, they apply only after a restart.
     needs_restart: Vec<&'static str>,
+}
+
+impl State {
+    /// Record a refused reload: its log line, its metric, and the last
+    /// error of its part that `/admin` and `/readyz` show.
+    fn record(&mut self, refused: &ReloadError) {
+        let what = refused.what();
+        let reason = refused.to_string();
+        let slot = if what == "specs" {
+            tracing::error!(reason = %reason, "statsig specs refused; the previous specs keep deciding");
+            &mut self.last_specs_error
+        } else {
+            tracing::error!(reason = %reason, "config refused; the previous config keeps serving");
+            &mut self.last_config_error
+        };
+        crate::telemetry::metrics::reload(what, false);
+        *slot = Some(RecordedError {
+            what,
+            reason,
+            at: SystemTime::now(),
+        });
+    }
 }
 
 /// How to read one key's value from a config, for comparing.
@@ -150,8 +199,7 @@ impl Control {
             needs_restart: Vec::new(),
         };
         let started = config.clone();
-        let snapshot =
-            build(&loader, &mut state, config, 1, false).map_err(|e| anyhow::anyhow!(e))?;
+        let snapshot = build(&loader, &mut state, config, 1, false)?;
         let control = Control {
             config_path,
             overrides,
@@ -184,7 +232,7 @@ impl Control {
     }
 
     /// Run a reload. Errors are also recorded for `/admin` and `/readyz`.
-    pub fn reload(&self, scope: ReloadScope) -> Result<(), String> {
+    pub fn reload(&self, scope: ReloadScope) -> Result<(), ReloadError> {
         let _one_writer = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = State::clone(&self.committed.load());
         let result = self.reload_state(&mut state, scope);
@@ -193,103 +241,94 @@ impl Control {
     }
 
     /// The reload itself, on a private copy of the state that is committed
-    /// whatever the outcome (a refusal is recorded in it too).
-    fn reload_state(&self, state: &mut State, scope: ReloadScope) -> Result<(), String> {
-        let mut result = Ok(());
-        if matches!(scope, ReloadScope::Specs | ReloadScope::All) {
-            match self.engine.reload_specs() {
-                Ok(info) => {
-                    tracing::info!(
-                        specs_time = info.specs_time,
-                        specs_version = info.specs_version,
-                        gates = info.gates.join(",").as_str(),
-                        experiments = info.experiments.join(",").as_str(),
-                        dynamic_configs = info.dynamic_configs.join(",").as_str(),
-                        "statsig specs reloaded"
-                    );
-                    state.last_specs_error = None;
-                    crate::telemetry::metrics::reload("specs", true);
-                }
-                Err(e) => {
-                    let reason = e.to_string();
-                    tracing::error!(reason = %reason, "statsig specs refused; the previous specs keep deciding");
-                    state.last_specs_error = Some(ReloadError {
-                        what: "specs",
-                        reason: reason.clone(),
-                        at: SystemTime::now(),
-                    });
-                    crate::telemetry::metrics::reload("specs", false);
-                    result = Err(reason);
-                }
-            }
+    /// whatever the outcome (a refusal is recorded in it too). Specs and
+    /// config are refused independently, so one refused part does not stop
+    /// the other; the first refusal is the answer.
+    fn reload_state(&self, state: &mut State, scope: ReloadScope) -> Result<(), ReloadError> {
+        let outcomes = [
+            matches!(scope, ReloadScope::Specs | ReloadScope::All)
+                .then(|| self.reload_specs(state)),
+            (scope != ReloadScope::Specs).then(|| self.reload_config_and_plugins(state, scope)),
+        ];
+        let mut first = None;
+        for refused in outcomes.into_iter().flatten().filter_map(Result::err) {
+            state.record(&refused);
+            first.get_or_insert(refused);
         }
+        first.map_or(Ok(()), Err)
+    }
+
+    fn reload_specs(&self, state: &mut State) -> Result<(), ReloadError> {
+        let info = self.engine.reload_specs()?;
+        tracing::info!(
+            specs_time = info.specs_time,
+            specs_version = info.specs_version,
+            gates = info.gates.join(",").as_str(),
+            experiments = info.experiments.join(",").as_str(),
+            dynamic_configs = info.dynamic_configs.join(",").as_str(),
+            "statsig specs reloaded"
+        );
+        state.last_specs_error = None;
+        crate::telemetry::metrics::reload("specs", true);
+        Ok(())
+    }
+
+    /// Reread the config (for the scopes that name it), rescan the plugins
+    /// and publish what they make.
+    fn reload_config_and_plugins(
+        &self,
+        state: &mut State,
+        scope: ReloadScope,
+    ) -> Result<(), ReloadError> {
         if scope == ReloadScope::All {
             state.dir.forget_hashes();
         }
+        let mut refused = None;
         let config = if matches!(scope, ReloadScope::Config | ReloadScope::All) {
             match Config::load(&self.config_path, &self.overrides) {
                 Ok(c) => Arc::new(c),
+                Err(e) if scope == ReloadScope::Config => return Err(e.into()),
                 Err(e) => {
-                    let reason = e.to_string();
-                    tracing::error!(reason = %reason, "config refused; the previous config keeps serving");
-                    state.last_config_error = Some(ReloadError {
-                        what: "config",
-                        reason: reason.clone(),
-                        at: SystemTime::now(),
-                    });
-                    crate::telemetry::metrics::reload("config", false);
-                    if scope == ReloadScope::Config {
-                        return Err(reason);
-                    }
                     // SIGHUP / admin: plugins still reload, under the previous config.
-                    result = result.and(Err(reason));
+                    refused = Some(e);
                     state.config.clone()
                 }
             }
         } else {
             state.config.clone()
         };
-        if scope == ReloadScope::Specs {
-            return result;
-        }
+        self.publish(state, config)?;
+        refused.map_or(Ok(()), |e| Err(e.into()))
+    }
+
+    /// Build a snapshot from `config` and publish it. Only a changed config
+    /// can be refused here, and then nothing of the attempt is kept.
+    fn publish(&self, state: &mut State, config: Arc<Config>) -> Result<(), ReloadError> {
         let config_changed = !Arc::ptr_eq(&config, &state.config);
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let mut draft = state.clone();
-        match build(&self.loader, &mut draft, config, generation, config_changed) {
-            Ok(snapshot) => {
-                *state = draft;
-                if config_changed {
-                    state.last_config_error = None;
-                    crate::telemetry::metrics::reload("config", true);
-                    let pending = needs_restart(&self.started, &snapshot.config);
-                    if pending.is_empty() {
-                        tracing::info!(file = %self.config_path.display(), "config reloaded");
-                    } else {
-                        tracing::warn!(
-                            file = %self.config_path.display(),
-                            needs_restart = pending.join(", ").as_str(),
-                            "config reloaded; the keys named need a restart to take effect and keep their old values until then"
-                        );
-                    }
-                    state.needs_restart = pending;
-                }
-                self.loader
-                    .retention()
-                    .set_limit(snapshot.config.plugins.max_retained_libraries);
-                self.published.store(Arc::new(snapshot));
-                result
+        let snapshot = build(&self.loader, &mut draft, config, generation, config_changed)?;
+        *state = draft;
+        if config_changed {
+            state.last_config_error = None;
+            crate::telemetry::metrics::reload("config", true);
+            let pending = needs_restart(&self.started, &snapshot.config);
+            if pending.is_empty() {
+                tracing::info!(file = %self.config_path.display(), "config reloaded");
+            } else {
+                tracing::warn!(
+                    file = %self.config_path.display(),
+                    needs_restart = pending.join(", ").as_str(),
+                    "config reloaded; the keys named need a restart to take effect and keep their old values until then"
+                );
             }
-            Err(reason) => {
-                tracing::error!(reason = %reason, "config refused; the previous config keeps serving");
-                state.last_config_error = Some(ReloadError {
-                    what: "config",
-                    reason: reason.clone(),
-                    at: SystemTime::now(),
-                });
-                crate::telemetry::metrics::reload("config", false);
-                Err(reason)
-            }
+            state.needs_restart = pending;
         }
+        self.loader
+            .retention()
+            .set_limit(snapshot.config.plugins.max_retained_libraries);
+        self.published.store(Arc::new(snapshot));
+        Ok(())
     }
 
     /// Plugins, refusals and errors, for the admin API.
@@ -369,7 +408,7 @@ impl Control {
 
     /// The last refused config and specs reloads, which `/readyz` reports as
     /// warnings (the previous state keeps serving, so they do not fail it).
-    pub fn last_errors(&self) -> Vec<ReloadError> {
+    pub fn last_errors(&self) -> Vec<RecordedError> {
         let state = self.committed.load();
         state
             .last_config_error
@@ -389,8 +428,8 @@ pub struct ControlStatus {
     pub libraries_released: usize,
     pub retained: Vec<crate::backends::plugin::RetainedLibrary>,
     pub max_retained_libraries: usize,
-    pub last_config_error: Option<ReloadError>,
-    pub last_specs_error: Option<ReloadError>,
+    pub last_config_error: Option<RecordedError>,
+    pub last_specs_error: Option<RecordedError>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -452,37 +491,44 @@ fn build(
     config: Arc<Config>,
     generation: u64,
     strict: bool,
-) -> Result<Snapshot, String> {
+) -> Result<Snapshot, ReloadError> {
     let outcome = state.dir.scan(loader, &config.plugins);
+    try_candidates(state, &config, outcome.candidates);
+    reuse_instances(state, &config, strict)?;
+    reuse_remotes(state, &config);
+    Ok(assemble(state, config, generation))
+}
 
-    // Try each new library against the variants that use it.
-    for lib in outcome.candidates {
-        let mut fresh = Vec::new();
-        let mut failure: Option<LoadError> = None;
-        for v in config.variants.values() {
-            if let VariantTarget::Plugin {
-                plugin,
+/// The plugin variants of `config` that `plugin` serves, with their config.
+fn variants_of<'a>(
+    config: &'a Config,
+    plugin: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    config
+        .variants
+        .values()
+        .filter_map(move |v| match &v.target {
+            VariantTarget::Plugin {
+                plugin: p,
                 config_json,
                 ..
-            } = &v.target
-            {
-                if *plugin == lib.name {
-                    match PluginInstance::init(&lib, &v.name, config_json) {
-                        Ok(i) => fresh.push(i),
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        match failure {
-            Some(e) => {
-                drop(fresh); // their shutdown runs on the reaper
-                state.dir.refuse(&lib.file, &e);
-            }
-            None => {
+            } if p == plugin => Some((v.name.as_str(), config_json.as_str())),
+            _ => None,
+        })
+}
+
+/// Accept each new library whose `init` succeeds for every variant that
+/// uses it, keeping those instances; refuse the others (the current version
+/// keeps serving).
+fn try_candidates(state: &mut State, config: &Config, candidates: Vec<Arc<PluginLibrary>>) {
+    for lib in candidates {
+        let tried: Result<Vec<_>, LoadError> = variants_of(config, &lib.name)
+            .map(|(variant, config_json)| PluginInstance::init(&lib, variant, config_json))
+            .collect();
+        match tried {
+            // The instances that did init are dropped: their shutdown runs on the reaper.
+            Err(e) => state.dir.refuse(&lib.file, &e),
+            Ok(fresh) => {
                 let replaced = state.dir.current.insert(lib.name.clone(), lib.clone());
                 crate::telemetry::metrics::plugin_event(if replaced.is_some() {
                     "swapped"
@@ -496,9 +542,12 @@ fn build(
             }
         }
     }
+}
 
-    // Every plugin variant: reuse its instance if library and config are the
-    // same, else init one from the current library.
+/// Every plugin variant: reuse its instance if library and config are the
+/// same, else init one from the current library. Under a changed config
+/// (`strict`) a failing `init` refuses the config; otherwise the library.
+fn reuse_instances(state: &mut State, config: &Config, strict: bool) -> Result<(), ReloadError> {
     let mut instances: HashMap<String, Arc<PluginInstance>> = HashMap::new();
     for v in config.variants.values() {
         let VariantTarget::Plugin {
@@ -525,13 +574,21 @@ fn build(
             Ok(i) => {
                 instances.insert(v.name.clone(), i);
             }
-            Err(e) if strict => return Err(format!("variant `{}`: {e}", v.name)),
+            Err(error) if strict => {
+                return Err(ReloadError::VariantInit {
+                    variant: v.name.clone(),
+                    error,
+                })
+            }
             Err(e) => state.dir.refuse(&lib.file, &e),
         }
     }
     state.instances = instances;
+    Ok(())
+}
 
-    // Remote variants keep their client state (circuit breaker) while unchanged.
+/// Remote variants keep their client state (circuit breaker) while unchanged.
+fn reuse_remotes(state: &mut State, config: &Config) {
     let mut remotes = HashMap::new();
     for v in config.variants.values() {
         if let VariantTarget::Remote(rc) = &v.target {
@@ -543,7 +600,10 @@ fn build(
         }
     }
     state.remotes = remotes;
+}
 
+/// The snapshot of `config` over the instances and remotes now in `state`.
+fn assemble(state: &mut State, config: Arc<Config>, generation: u64) -> Snapshot {
     let variants = config
         .variants
         .values()
@@ -563,12 +623,12 @@ fn build(
         .collect();
     state.config = config.clone();
     crate::telemetry::metrics::plugins_loaded(state.dir.current.len());
-    Ok(Snapshot {
+    Snapshot {
         generation,
         routes: RouteTable::new(&config.routes),
         variants,
         config,
-    })
+    }
 }
 
 /// Declared plugin names, sorted and joined, or `none`.

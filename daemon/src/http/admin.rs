@@ -106,7 +106,7 @@ pub async fn reload(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         Ok(Err(reason)) => json_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "reload refused; the previous state keeps serving",
-            json!({ "reason": reason }),
+            json!({ "reason": reason.to_string() }),
         ),
         Err(e) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
