@@ -19,7 +19,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use variantd::backends::plugin::{Loader, PluginInstance, PluginRequest, Retention};
 use variantd::control::config::{DecisionHeaders, VariantConfig, VariantTarget};
 use variantd::request::decide::{Decider, RequestUser};
-use variantd::request::dispatch::{Answer, AnswerBody, Served};
+use variantd::backends::{Answer, AnswerBody};
+use variantd::request::dispatch::Served;
 use variantd::snapshot::{Backend, Variant};
 use variantd_decision::{DecisionEngine, DecisionSpec, StatsigSettings, UserContext};
 

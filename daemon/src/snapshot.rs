@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use actix_web::http::header::HeaderValue;
 
-use crate::backends::plugin::PluginInstance;
-use crate::backends::remote::RemoteVariant;
+pub use crate::backends::Backend;
 use crate::control::config::{Config, RouteConfig, VariantConfig};
+use crate::http::endpoints::{BuiltIn, BUILT_INS};
 
 pub struct Snapshot {
     /// Bumped on every publish; shows in admin output.
@@ -31,17 +31,6 @@ pub struct Variant {
     pub name_header: HeaderValue,
     pub config: VariantConfig,
     pub backend: Backend,
-}
-
-pub enum Backend {
-    /// `None` while its plugin is not loaded (missing, refused or removed):
-    /// requests get 503 or the fallback.
-    Plugin {
-        instance: Option<Arc<PluginInstance>>,
-        plugin: String,
-        blocking: bool,
-    },
-    Remote(Arc<RemoteVariant>),
 }
 
 impl Snapshot {
@@ -68,20 +57,6 @@ impl Snapshot {
             config,
         }
     }
-
-    /// Whether answering with `variant` may involve a remote hop (itself or its fallback).
-    pub fn may_go_remote(&self, variant: &str) -> bool {
-        let Some(v) = self.variants.get(variant) else {
-            return false;
-        };
-        let remote = |v: &Variant| matches!(v.backend, Backend::Remote(_));
-        remote(v)
-            || v.config
-                .fallback
-                .as_deref()
-                .and_then(|f| self.variants.get(f))
-                .is_some_and(remote)
-    }
 }
 
 impl Variant {
@@ -99,10 +74,7 @@ impl Variant {
     }
 
     pub fn is_available(&self) -> bool {
-        match &self.backend {
-            Backend::Plugin { instance, .. } => instance.is_some(),
-            Backend::Remote(_) => true,
-        }
+        self.backend.is_available()
     }
 }
 
@@ -110,21 +82,46 @@ impl Variant {
 /// route table, values from the request path.
 pub type RouteParams<'s, 'p> = smallvec::SmallVec<[(&'s str, &'p str); 4]>;
 
-/// Configured routes, matched with matchit (`/process/{message}`, `/api/{*rest}`).
+/// What a path matched in the [`RouteTable`].
+pub enum Found<'s, 'p> {
+    /// One of variantd's own endpoints, with its pattern's parameters.
+    BuiltIn(&'static BuiltIn, matchit::Params<'s, 'p>),
+    /// Configured route `index`, with its `{params}`.
+    Route(usize, &'s RouteConfig, RouteParams<'s, 'p>),
+}
+
+/// Where a pattern in the matcher leads.
+#[derive(Clone, Copy)]
+enum Entry {
+    BuiltIn(&'static BuiltIn),
+    Route(usize),
+}
+
+/// The built-in endpoints and the configured routes, in one matcher
+/// (matchit: `/process/{message}`, `/api/{*rest}`; a static segment wins
+/// over a parameter, and a path falls back to a parameter when the static
+/// branch does not match).
 pub struct RouteTable {
-    router: matchit::Router<usize>,
+    router: matchit::Router<Entry>,
     routes: Vec<RouteConfig>,
     /// Each route's pattern, shared: requests label metrics and logs with it.
     labels: Vec<Arc<str>>,
 }
 
 impl RouteTable {
+    /// Panics if a route conflicts with another or with a built-in: the
+    /// config refuses such routes when it is read (see
+    /// [`crate::control::config`]), before any table is built.
     pub fn new(routes: &[RouteConfig]) -> RouteTable {
         let mut router = matchit::Router::new();
-        for (i, r) in routes.iter().enumerate() {
-            // Validated when the config was parsed.
+        for b in BUILT_INS {
             router
-                .insert(r.path.clone(), i)
+                .insert(b.pattern, Entry::BuiltIn(b))
+                .expect("the built-in patterns fit one matcher (tested)");
+        }
+        for (i, r) in routes.iter().enumerate() {
+            router
+                .insert(r.path.clone(), Entry::Route(i))
                 .expect("route patterns validated by config");
         }
         let labels = routes.iter().map(|r| Arc::from(r.path.as_str())).collect();
@@ -135,28 +132,31 @@ impl RouteTable {
         }
     }
 
-    /// The route for `path` and its index (stable within one snapshot).
-    pub fn find(&self, path: &str) -> Option<(usize, &RouteConfig)> {
-        self.router
-            .at(path)
-            .ok()
-            .map(|m| (*m.value, &self.routes[*m.value]))
+    /// What `path` matches: a built-in endpoint or a configured route.
+    /// Allocates only for a route pattern that has parameters.
+    pub fn lookup<'s, 'p>(&'s self, path: &'p str) -> Option<Found<'s, 'p>> {
+        let m = self.router.at(path).ok()?;
+        Some(match *m.value {
+            Entry::BuiltIn(b) => Found::BuiltIn(b, m.params),
+            Entry::Route(i) => Found::Route(i, &self.routes[i], m.params.iter().collect()),
+        })
     }
 
-    /// [`find`](Self::find), plus the matched pattern's `{params}` as
-    /// `(name, value)` (names borrowed from the table, values from `path`),
-    /// which plugins read through ABI 1.1's `request_route_params`.
-    /// Allocates only for a pattern that has parameters.
+    /// The configured route for `path`, its index (stable within one
+    /// snapshot) and its `{params}` as `(name, value)` (names borrowed from
+    /// the table, values from `path`), which plugins read through ABI 1.1's
+    /// `request_route_params`. A built-in endpoint is no route.
     pub fn find_with_params<'s, 'p>(
         &'s self,
         path: &'p str,
     ) -> Option<(usize, &'s RouteConfig, RouteParams<'s, 'p>)> {
-        let m = self.router.at(path).ok()?;
-        let params = m.params.iter().collect();
-        Some((*m.value, &self.routes[*m.value], params))
+        match self.lookup(path)? {
+            Found::Route(i, route, params) => Some((i, route, params)),
+            Found::BuiltIn(..) => None,
+        }
     }
 
-    /// The pattern of route `index` (from [`RouteTable::find`]).
+    /// The pattern of route `index` (from [`RouteTable::lookup`]).
     pub fn label(&self, index: usize) -> &Arc<str> {
         &self.labels[index]
     }

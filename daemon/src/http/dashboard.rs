@@ -69,12 +69,12 @@ pub async fn index() -> HttpResponse {
     static_response("text/html; charset=utf-8", INDEX)
 }
 
-pub async fn asset(path: web::Path<String>) -> HttpResponse {
-    match ASSETS.iter().find(|a| a.path == path.as_str()) {
+pub async fn asset(path: &str) -> HttpResponse {
+    match ASSETS.iter().find(|a| a.path == path) {
         Some(a) => static_response(a.content_type, a.body),
         None => HttpResponse::NotFound().json(json!({
             "error": "no such dashboard asset",
-            "path": path.as_str(),
+            "path": path,
         })),
     }
 }

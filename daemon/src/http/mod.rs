@@ -1,9 +1,11 @@
-//! The HTTP layer, kept thin: each handler turns a request into the inputs of
-//! the request path (route → user → decision → dispatch → shaping) and the
-//! result back into a response.
+//! The HTTP layer: one entry for every request, which matches its path
+//! against the built-in [`endpoints`] and the configured routes in one
+//! table, and the built-in endpoints themselves (health, metrics, admin,
+//! results, the dashboard). It does not know which kind of backend answers.
 
 mod admin;
 mod dashboard;
+pub mod endpoints;
 pub(crate) mod lifecycle;
 mod ops;
 mod results;
@@ -12,14 +14,20 @@ pub(crate) mod websocket;
 
 use std::sync::Arc;
 
-use actix_web::{guard, web};
+use std::borrow::Cow;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
 use arc_swap::ArcSwap;
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
 use variantd_decision::DecisionEngine;
 
 use crate::control::Control;
 use crate::request::decide::Decider;
-use crate::snapshot::Snapshot;
+use crate::request::shaping::json_error;
+use crate::snapshot::{Found, Snapshot};
+use endpoints::Endpoint;
 
 pub use crate::telemetry::access_log::access_log;
 pub use lifecycle::{begin_shutdown, in_flight, ConnectionLimit};
@@ -42,125 +50,97 @@ pub struct AppState {
     pub sampler: Arc<crate::results::sampler::Sampler>,
 }
 
-/// Register every route on an actix `App`.
+/// Register the one entry every request takes on an actix `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("")
-            .guard(guard::fn_guard(|ctx| may_be_fixed(ctx.head().uri.path())))
-            .service(web::resource("/healthz").to(ops::healthz))
-            .service(web::resource("/readyz").to(ops::readyz))
-            .service(web::resource("/metrics").to(ops::metrics))
-            .service(web::resource("/endpoints").route(web::get().to(ops::endpoints)))
-            .service(web::resource("/events").route(web::post().to(ops::events)))
-            .service(web::resource("/results").route(web::get().to(results::all)))
-            .service(web::resource("/results/{name}").route(web::get().to(results::one)))
-            .service(
-                web::scope("/ui")
-                    .service(web::resource(["", "/"]).route(web::get().to(dashboard::index)))
-                    .service(
-                        web::resource("/api/overview").route(web::get().to(dashboard::overview)),
-                    )
-                    .service(web::resource("/api/admin").route(web::get().to(dashboard::admin)))
-                    .service(web::resource("/{asset:.+}").route(web::get().to(dashboard::asset))),
-            )
-            .service(
-                web::scope("/admin")
-                    .service(web::resource("/plugins").route(web::get().to(admin::plugins)))
-                    .service(web::resource("/reload").route(web::post().to(admin::reload)))
-                    .service(web::resource("/config").route(web::get().to(admin::config)))
-                    .service(web::resource("/flush").route(web::post().to(admin::flush)))
-                    .service(web::resource("/status").route(web::get().to(admin::status)))
-                    .service(web::resource("/explain").route(web::get().to(admin::explain)))
-                    .default_service(web::to(admin::not_found)),
-            )
-            // A scope: its static prefix turns every other path away with
-            // one comparison, where the two patterns alone are a regex match.
-            // Anything else under /variants goes to the configured routes.
-            .service(
-                web::scope("/variants")
-                    .service(
-                        web::resource(["/{name}", "/{name}/{tail:.*}"])
-                            .to(crate::request::direct::variant),
-                    )
-                    .default_service(web::to(crate::request::routed::routed)),
-            )
-            .default_service(web::to(crate::request::routed::routed)),
-    )
-    .default_service(web::to(crate::request::routed::routed));
+    cfg.default_service(web::to(entry));
 }
 
-/// The first path segments of the fixed endpoints above.
-const FIXED_FIRST_SEGMENTS: [&str; 9] = [
-    "healthz",
-    "readyz",
-    "metrics",
-    "endpoints",
-    "events",
-    "admin",
-    "variants",
-    "results",
-    "ui",
-];
-
-/// Whether `path` may name a fixed endpoint, so that the configured routes
-/// skip the fixed ones. actix-router builds and drops a 16-slot capture
-/// array for every resource it tries; with the fixed endpoints at the top,
-/// each routed request tried all seven (about 700 instructions, 3% of
-/// plugin mode's). Behind this guard it tries one.
-///
-/// A yes too many costs only those tries, since the scope's default service
-/// is the configured routes again: so only the first segment is compared,
-/// and a `%` anywhere says yes, because actix matches resources against the
-/// path with its escapes decoded. A no too many would hide an endpoint.
-fn may_be_fixed(path: &str) -> bool {
-    // Bytes, not `str` patterns: their searcher set-up outweighs a short path.
-    let path = path.as_bytes();
-    if path.contains(&b'%') {
-        return true;
-    }
-    let rest = &path[path.iter().take_while(|&&b| b == b'/').count()..];
-    let first = rest.split(|&b| b == b'/').next().unwrap_or_default();
-    FIXED_FIRST_SEGMENTS.iter().any(|s| s.as_bytes() == first)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_be_fixed;
-
-    #[test]
-    fn fixed_endpoints_pass_the_guard_and_routed_paths_do_not() {
-        for path in [
-            "/healthz",
-            "/readyz",
-            "/metrics",
-            "/endpoints",
-            "/events",
-            "/admin",
-            "/admin/",
-            "/admin/plugins",
-            "/variants/app_a",
-            "/variants/app_a/x/y",
-            "/results",
-            "/results/variant_b",
-            "/ui",
-            "/ui/api/overview",
-            "//healthz",
-            "/%68ealthz",
-        ] {
-            assert!(may_be_fixed(path), "{path} must reach the fixed endpoints");
-        }
-        for path in [
-            "/",
-            "",
-            "/process/hello",
-            "/healthzz",
-            "/api/admin",
-            "/processes",
-        ] {
-            assert!(
-                !may_be_fixed(path),
-                "{path} should go straight to the configured routes"
+/// Every request: match its path in the snapshot's route table, which
+/// holds the built-in endpoints beside the configured routes, and hand it
+/// to what matched.
+async fn entry(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    // One snapshot for the whole request: it finishes on the versions it started with.
+    let snapshot = state.snapshots.load_full();
+    let raw = req.path();
+    // Built-ins are matched on the path as sent; configured routes on the
+    // path with its dot segments resolved, which is the same path for
+    // nearly every request (no dot, no escape: nothing to resolve).
+    let path = match crate::request::path::normalize(raw) {
+        Ok(path) => path,
+        Err(e) => return crate::request::path::refusal(e, raw),
+    };
+    let found = snapshot.routes.lookup(raw);
+    if let Some(Found::BuiltIn(built_in, params)) = &found {
+        if !built_in.methods.allows(req.method()) {
+            return json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
+                json!({ "path": raw, "allowed": [built_in.methods.as_str()] }),
             );
         }
+        let param = params.iter().next().map(|(_, v)| v).unwrap_or_default();
+        return built_in_endpoint(built_in.endpoint, param, &req, payload, &state, &snapshot).await;
     }
+    let route = match path {
+        Cow::Borrowed(_) => found,
+        Cow::Owned(ref resolved) => snapshot.routes.lookup(resolved),
+    };
+    match route {
+        Some(Found::Route(index, route, params)) => {
+            crate::request::routed::routed(
+                &req,
+                payload,
+                &state.decider,
+                &snapshot,
+                &path,
+                (index, route, params),
+            )
+            .await
+        }
+        _ => crate::request::routed::no_route(&path),
+    }
+}
+
+/// Answer one of variantd's own endpoints. `param` is the value of the
+/// pattern's one parameter, as sent (empty for a pattern without one).
+async fn built_in_endpoint(
+    endpoint: Endpoint,
+    param: &str,
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &web::Data<AppState>,
+    snapshot: &Snapshot,
+) -> HttpResponse {
+    let state = state.clone();
+    let req = req.clone();
+    match endpoint {
+        Endpoint::Healthz => ops::healthz().await,
+        Endpoint::Readyz => ops::readyz(state).await,
+        Endpoint::Metrics => ops::metrics(state).await,
+        Endpoint::Endpoints => ops::endpoints(req, state).await,
+        Endpoint::Events => ops::events(payload, state).await,
+        Endpoint::Results => results::all(state).await,
+        Endpoint::ResultsOne => results::one(state, &decoded(param)).await,
+        Endpoint::DashboardIndex => dashboard::index().await,
+        Endpoint::DashboardOverview => dashboard::overview(state).await,
+        Endpoint::DashboardAdmin => dashboard::admin(req, state).await,
+        Endpoint::DashboardAsset => dashboard::asset(&decoded(param)).await,
+        Endpoint::AdminPlugins => admin::plugins(req, state).await,
+        Endpoint::AdminReload => admin::reload(req, state).await,
+        Endpoint::AdminConfig => admin::config(req, state).await,
+        Endpoint::AdminFlush => admin::flush(req, state).await,
+        Endpoint::AdminStatus => admin::status(req, state).await,
+        Endpoint::AdminExplain => admin::explain(req, state).await,
+        Endpoint::AdminUnknown => admin::not_found(req).await,
+        Endpoint::Variant => crate::request::direct::direct(&req, payload, snapshot, param).await,
+    }
+}
+
+/// A path parameter with its escapes decoded, as names in config are written.
+fn decoded(param: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(param).decode_utf8_lossy()
 }

@@ -10,10 +10,8 @@ use serde_json::{json, Value};
 use variantd_decision::{EventValue, UserContext};
 
 use super::AppState;
-use crate::backends::remote::BreakerState;
 use crate::control::config::VariantTarget;
 use crate::request::shaping::json_error;
-use crate::snapshot::Backend;
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> HttpResponse {
@@ -46,10 +44,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 .routes
                 .iter()
                 .any(|r| r.decision.variants().contains(&v.config.name.as_str()));
-            let plugin = match &v.backend {
-                Backend::Plugin { plugin, .. } => plugin.as_str(),
-                Backend::Remote(_) => "",
-            };
+            let plugin = v.backend.plugin_name();
             let msg = format!(
                 "variant `{}`: plugin not loaded: no file declares `{plugin}` (loaded plugins: {})",
                 v.config.name,
@@ -90,17 +85,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         ));
     }
     for v in snapshot.variants.values() {
-        if let Backend::Remote(remote) = &v.backend {
-            if remote.insecure() {
-                warnings.push(format!("variant `{}`: insecure_skip_verify = true: its TLS certificate is not verified", v.config.name));
-            }
-            if remote.breaker.state() == BreakerState::Open {
-                warnings.push(format!(
-                    "variant `{}`: circuit open after repeated upstream failures; answering with its fallback or 502",
-                    v.config.name
-                ));
-            }
-        }
+        warnings.extend(v.backend.warnings(&v.config.name));
     }
     for e in state.control.last_errors() {
         warnings.push(format!("last {} reload refused: {}", e.what, e.reason));
@@ -227,7 +212,7 @@ pub async fn events(payload: web::Payload, state: web::Data<AppState>) -> HttpRe
         let snapshot = state.snapshots.load();
         (snapshot.config.max_body_bytes, snapshot.config.body_timeout)
     };
-    let body = match crate::request::routed::read_body(payload, limit, timeout).await {
+    let body = match crate::request::body::read_whole(payload, limit, timeout).await {
         Ok(body) => body,
         Err(resp) => return resp,
     };

@@ -35,9 +35,9 @@ pub async fn all(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// One decision's results, exactly as variantd-results serialises them.
-pub async fn one(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+pub async fn one(state: web::Data<AppState>, name: &str) -> HttpResponse {
     let view = state.results.current();
-    if let Some(json) = view.decision_json.get(name.as_str()) {
+    if let Some(json) = view.decision_json.get(name) {
         return HttpResponse::Ok()
             .content_type(ContentType::json())
             .insert_header(CacheControl(vec![CacheDirective::NoCache]))
@@ -47,7 +47,7 @@ pub async fn one(state: web::Data<AppState>, name: web::Path<String>) -> HttpRes
         let mut resp = json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "results are being computed; try again in a moment",
-            json!({ "state": "computing", "decision": name.as_str() }),
+            json!({ "state": "computing", "decision": name }),
         );
         resp.headers_mut().insert(
             actix_web::http::header::RETRY_AFTER,
@@ -58,6 +58,6 @@ pub async fn one(state: web::Data<AppState>, name: web::Path<String>) -> HttpRes
     json_error(
         StatusCode::NOT_FOUND,
         "no results for this decision",
-        json!({ "decision": name.as_str(), "known": view.names }),
+        json!({ "decision": name, "known": view.names }),
     )
 }

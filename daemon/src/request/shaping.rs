@@ -8,9 +8,10 @@ use actix_web::HttpResponse;
 use serde_json::{json, Value};
 use variantd_decision::{Decision, DecisionKind};
 
+use crate::backends::AnswerBody;
 use crate::control::config::DecisionHeaders;
 use crate::request::decide::Decided;
-use crate::request::dispatch::{AnswerBody, Served};
+use crate::request::dispatch::Served;
 use crate::snapshot::Variant;
 
 // Parsed at compile time: `from_static` at run time searches the standard

@@ -1,7 +1,9 @@
 //! Hosting plugins: load a file through the stable ABI, make per-variant
 //! instances, call them, and retire old versions safely. Knows nothing of
-//! routing or HTTP routes.
+//! routing or HTTP routes; [`call`] is the one piece that sees an HTTP
+//! request, to answer it as a backend.
 
+mod call;
 mod host_api;
 mod instance;
 mod library;
@@ -10,6 +12,7 @@ mod private_copy;
 mod retention;
 mod trust;
 
+pub(crate) use call::call;
 pub use instance::{CallError, PluginInstance, PluginRequest, PluginResponse};
 pub use library::PluginLibrary;
 pub use loader::{code_name, LoadError, Loader};

@@ -2,8 +2,10 @@
 //! pooled per-worker clients, timeouts, bounded retries and a circuit breaker.
 
 mod breaker;
+mod call;
 mod client;
 mod headers;
+pub(crate) mod relay;
 mod websocket;
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -21,6 +23,7 @@ use crate::control::config::RemoteConfig;
 use crate::tls::client::ClientTls;
 
 pub use breaker::{Breaker, BreakerState, Permit};
+pub(crate) use call::call;
 pub use headers::{
     forwardable_request_headers, forwardable_response_headers, ForwardContext, X_REQUEST_ID,
 };

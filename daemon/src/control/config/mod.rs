@@ -18,19 +18,6 @@ pub use schema::{DecisionHeaders, LogFormat, RawConfig, ResponseShape};
 
 use error::Locator;
 
-/// Paths the daemon serves itself; routes may not shadow them.
-pub const RESERVED_PREFIXES: &[&str] = &[
-    "/admin",
-    "/variants",
-    "/metrics",
-    "/healthz",
-    "/readyz",
-    "/endpoints",
-    "/events",
-    "/results",
-    "/ui",
-];
-
 /// The validated, resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -539,6 +526,10 @@ fn resolve(
 
     let mut routes = Vec::new();
     let mut seen_paths = std::collections::HashSet::new();
+    let mut matcher = matchit::Router::<()>::new();
+    for b in crate::http::endpoints::BUILT_INS {
+        let _ = matcher.insert(b.pattern, ());
+    }
     for (i, r) in raw.routes.iter().enumerate() {
         let key = format!("routes[{i}]");
         let path = r.path.get_ref();
@@ -549,8 +540,7 @@ fn resolve(
                 "must start with `/`".into(),
             ));
         }
-        if RESERVED_PREFIXES
-            .iter()
+        if crate::http::endpoints::reserved_prefixes()
             .any(|p| path == p || path.starts_with(&format!("{p}/")))
         {
             return Err(loc.at_span(
@@ -571,6 +561,16 @@ fn resolve(
                 r.path.span(),
                 &format!("{key}.path"),
                 format!("`{path}` is routed twice"),
+            ));
+        }
+        // The routes share one matcher with the built-in endpoints: a
+        // pattern it cannot hold beside the others is refused here, with
+        // the one it conflicts with, rather than when the table is built.
+        if let Err(e) = matcher.insert(path.as_str(), ()) {
+            return Err(loc.at_span(
+                r.path.span(),
+                &format!("{key}.path"),
+                format!("conflicts with another route: {e}"),
             ));
         }
         let methods = r
