@@ -460,3 +460,42 @@ fn decision_headers_can_be_cut_to_the_variant_or_to_none() {
     let err = work.start_fails();
     assert!(err.contains("decision_headers"), "{err}");
 }
+
+#[test]
+fn every_built_in_endpoint_is_served_by_variantd_before_any_route() {
+    use variantd::http::endpoints::{Methods, BUILT_INS};
+    // A catch-all route would answer every path the built-ins do not.
+    let work = Workdir::new().with_example_plugins();
+    work.write_config(&example_config(
+        "[[routes]]\npath = \"/{*rest}\"\nvariant = \"app_a\"\n",
+    ));
+    let d = work.start();
+    let client = client();
+    for built_in in BUILT_INS {
+        let path = built_in
+            .pattern
+            .replace("{name}", "app_a")
+            .replace("{*asset}", "app.js")
+            .replace("{*rest}", "nope")
+            .replace("{*tail}", "process/x");
+        let request = match built_in.methods {
+            Methods::Post => client.post(d.url(&path)).body("[]"),
+            Methods::Get | Methods::Any => client.get(d.url(&path)),
+        };
+        let r = request.send().unwrap();
+        let routed_to_app_a = r
+            .headers()
+            .get("x-variantd-variant")
+            .is_some_and(|v| v == "app_a")
+            && !path.starts_with("/variants/");
+        assert!(
+            !routed_to_app_a,
+            "{path} reached the catch-all route instead of variantd's own endpoint"
+        );
+        assert_ne!(r.status().as_u16(), 405, "{path}");
+    }
+    // A method the endpoint does not take: a JSON 405 naming the one it does.
+    let r = client.delete(d.url("/admin/reload")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.json::<Value>().unwrap()["allowed"], json!(["POST"]));
+}

@@ -160,3 +160,28 @@ fn overrides_win_over_the_file() {
         ("127.0.0.1:0", Path::new("/opt/p"), 1)
     );
 }
+
+#[test]
+fn every_built_in_prefix_is_reserved_and_conflicting_routes_are_refused_when_read() {
+    for prefix in crate::http::endpoints::reserved_prefixes() {
+        for path in [prefix.to_string(), format!("{prefix}/x")] {
+            let (_, key, m) = invalid(&format!(
+                "{BASE}\n[[routes]]\npath = \"{path}\"\nvariant = \"a\"\n"
+            ));
+            assert_eq!(key, "routes[0].path");
+            assert!(m.contains("served by variantd itself"), "{path}: {m}");
+        }
+    }
+    // Both patterns are fine alone; one matcher cannot hold the two.
+    let (_, key, m) = invalid(&format!(
+        "{BASE}\n[[routes]]\npath = \"/{{*rest}}\"\nvariant = \"a\"\n\
+         [[routes]]\npath = \"/{{page}}\"\nvariant = \"b\"\n"
+    ));
+    assert_eq!(key, "routes[1].path");
+    assert!(m.contains("conflicts"), "{m}");
+    // A catch-all beside the built-ins is a route like any other.
+    parse(&format!(
+        "{BASE}\n[[routes]]\npath = \"/{{*rest}}\"\nvariant = \"a\"\n"
+    ))
+    .expect("a root catch-all fits beside the built-in endpoints");
+}
