@@ -101,7 +101,7 @@ fn findings(config: &Config) -> Vec<String> {
         .filter(|p| {
             p.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
-                .is_some_and(|n| !n.starts_with('.') && config.plugins.includes(&n))
+                .is_some_and(|n| crate::control::is_candidate(&config.plugins, &n))
         })
         .collect();
     files.sort();

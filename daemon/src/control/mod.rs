@@ -22,7 +22,7 @@ use crate::control::config::{Config, ConfigError, Overrides, VariantTarget};
 use crate::snapshot::{Backend, RouteTable, Snapshot, Variant};
 
 use plugins::PluginDir;
-pub use plugins::Refusal;
+pub use plugins::{is_candidate, Refusal};
 
 /// What kind of reload to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
