@@ -7,16 +7,23 @@
 //!
 //! The control path: [`control`] (config, file watching, reload: load and
 //! validate config, plugins and specs) → publish a new snapshot.
+//!
+//! Beside them, private to the daemon: `results` (the results engine behind
+//! `/results` and `/ui`) and `tls` (the listener's and upstreams' TLS).
 
-pub mod backends;
+// What the binary runs.
 pub mod cli;
 pub mod commands;
+pub mod server;
+
+// The steps, public where tests and benches drive them directly.
+pub mod backends;
 pub mod control;
 pub mod http;
 pub mod request;
-pub mod results;
-pub mod server;
 pub mod snapshot;
 pub mod telemetry;
-pub mod tls;
-pub mod util;
+
+mod results;
+mod tls;
+mod util;

@@ -65,10 +65,6 @@ impl ClientTls {
         }
         self.current.load_full()
     }
-
-    pub fn settings(&self) -> &RemoteTlsConfig {
-        &self.settings
-    }
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
