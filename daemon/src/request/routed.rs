@@ -131,8 +131,37 @@ fn decide<'a>(
             json!({ "path": path, "allowed": allowed }),
         ));
     }
+    let (decision, user_key) =
+        decide_for_user(req, decider, snapshot, route_index, route, evaluation)?;
+    let (variant, unmapped) = variant_for(
+        snapshot,
+        route_index,
+        route,
+        decision.as_deref(),
+        evaluation,
+    )?;
+    Ok(Resolved {
+        route_index,
+        decision,
+        user_key,
+        variant,
+        unmapped,
+        route_params,
+    })
+}
+
+/// Build the request's user and, on a decided route, decide for it.
+#[allow(clippy::result_large_err)]
+fn decide_for_user(
+    req: &HttpRequest,
+    decider: &Decider,
+    snapshot: &Snapshot,
+    route_index: usize,
+    route: &RouteConfig,
+    evaluation: Evaluation,
+) -> Result<(Option<Arc<Decided>>, String), HttpResponse> {
     let user_config = &snapshot.config.user;
-    let (decision, user_key) = match &route.decision {
+    Ok(match &route.decision {
         RouteDecision::Fixed(_) => (
             None,
             crate::request::user::user_key(req, user_config)
@@ -170,13 +199,25 @@ fn decide<'a>(
             );
             (Some(decided), user.user_key)
         }
-    };
-    let named = match (&route.decision, &decision) {
+    })
+}
+
+/// The variant the decision (or the fixed route) names; for a value the
+/// route does not map, the route's default and that value.
+#[allow(clippy::result_large_err)]
+fn variant_for<'a>(
+    snapshot: &'a Snapshot,
+    route_index: usize,
+    route: &RouteConfig,
+    decision: Option<&Decided>,
+    evaluation: Evaluation,
+) -> Result<(&'a Variant, Option<String>), HttpResponse> {
+    let named = match (&route.decision, decision) {
         (_, Some(decided)) => decided.decision.variant.as_str(),
         (RouteDecision::Fixed(v), None) => v.as_str(),
         (RouteDecision::Decide(_), None) => unreachable!("a decided route always has a decision"),
     };
-    let (variant, unmapped) = match (snapshot.variants.get(named), &route.decision) {
+    Ok(match (snapshot.variants.get(named), &route.decision) {
         (Some(v), _) => (v, None),
         // A Statsig console change must never turn a route into 5xx: what
         // the map does not name goes to the route's default.
@@ -203,14 +244,6 @@ fn decide<'a>(
                 json!({ "variant": named }),
             ))
         }
-    };
-    Ok(Resolved {
-        route_index,
-        decision,
-        user_key,
-        variant,
-        unmapped,
-        route_params,
     })
 }
 
