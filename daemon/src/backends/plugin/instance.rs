@@ -1,7 +1,7 @@
 //! One initialised plugin instance (a library plus one variant's config), and
 //! the one place that calls a plugin's `handle`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use variantd_plugin_api::abi;
@@ -54,7 +54,6 @@ pub struct PluginInstance {
     handle: abi::HandleFn,
     pub variant: String,
     pub config_json: String,
-    served: AtomicU64,
 }
 
 // SAFETY: the ABI requires `handle` to be callable from many threads at once
@@ -103,16 +102,11 @@ impl PluginInstance {
             handle,
             variant: variant.to_string(),
             config_json: config_json.to_string(),
-            served: AtomicU64::new(0),
         }))
     }
 
     pub fn library(&self) -> &Arc<PluginLibrary> {
         &self.live.as_ref().expect("live until drop").library
-    }
-
-    pub fn served(&self) -> u64 {
-        self.served.load(Ordering::Relaxed)
     }
 
     /// Call `handle` on this thread. The plugin must not block (variants
@@ -176,7 +170,6 @@ impl PluginInstance {
             )
         };
         live.library.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.served.fetch_add(1, Ordering::Relaxed);
         if code != abi::VD_OK {
             return Err(CallError {
                 plugin: live.library.name.clone(),

@@ -296,10 +296,6 @@ impl RemoteVariant {
         }
     }
 
-    pub fn url(&self) -> &str {
-        &self.config.url
-    }
-
     pub fn name(&self) -> &str {
         &self.name
     }
