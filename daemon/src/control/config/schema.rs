@@ -44,8 +44,9 @@ pub struct ServerSection {
     #[serde(default)]
     pub log_format: LogFormat,
     /// Base URL other services should use to reach this daemon (for
-    /// `/endpoints`); default: the caller's `Host` when well-formed, else
-    /// the listen address.
+    /// `/endpoints`), trailing `/` trimmed. Unset: `http://` (or `https://`
+    /// with `[server.tls]`) plus the request's `Host` header when it is a
+    /// well-formed host, else the local address the connection arrived on.
     #[serde(default)]
     pub public_url: Option<String>,
     /// Largest request body accepted, in bytes (plugins receive it whole).
