@@ -186,8 +186,9 @@ typedef struct vd_request {
     size_t headers_len;
     /** The whole request body; empty when there is none. */
     vd_bytes body;
-    /** Routing context. Text: the user key the decision was made for; empty
-     *  when the variant was addressed directly (no decision). */
+    /** Routing context. Text: the user key the decision was made for; when
+     *  the variant was addressed directly (no decision), the user key the
+     *  request carries, if any; else empty. */
     vd_bytes user_key;
     /** Text: the name of the variant this request was routed to (the
      *  plugin's variant in the host config; may differ from the plugin name). */
@@ -376,8 +377,9 @@ typedef void (*vd_shutdown_fn)(vd_instance_plugin_ptr instance);
  *
  * The host refuses the plugin (and never calls a hook) when
  * abi_version_major != its own major, or descriptor_size is smaller than the
- * v1.0 layout (sizeof(vd_plugin_descriptor) in this header), or name is empty,
- * or init/handle is NULL. shutdown may be NULL (nothing to release).
+ * v1.0 layout (sizeof(vd_plugin_descriptor) in this header), or name is not
+ * one or more of A-Z a-z 0-9 _ - (it appears in config, log fields and
+ * metric labels), or init/handle is NULL. shutdown may be NULL (nothing to release).
  */
 typedef struct vd_plugin_descriptor {
     /** Must be VD_ABI_VERSION_MAJOR of the header the plugin was built with. */
@@ -388,7 +390,8 @@ typedef struct vd_plugin_descriptor {
     uint32_t descriptor_size;
     /** Reserved, must be 0. Keeps the following pointers 8-byte aligned. */
     uint32_t reserved;
-    /** Text: the plugin's name, how the host config refers to it. Static. */
+    /** Text: the plugin's name, how the host config refers to it: one or
+     *  more of A-Z a-z 0-9 _ -. Static. */
     vd_bytes name;
     /** Text: the plugin's own version, for operators. Static. */
     vd_bytes version;

@@ -119,8 +119,9 @@ pub struct Request {
     pub headers_len: usize,
     /// The whole request body; empty when there is none.
     pub body: Bytes,
-    /// Routing context. Text: the user key the decision was made for; empty
-    /// when the variant was addressed directly (no decision).
+    /// Routing context. Text: the user key the decision was made for; when
+    /// the variant was addressed directly (no decision), the user key the
+    /// request carries, if any; else empty.
     pub user_key: Bytes,
     /// Text: the name of the variant this request was routed to (the plugin's
     /// variant in the host config, which may differ from the plugin's name).
@@ -258,7 +259,8 @@ pub struct PluginDescriptor {
     pub descriptor_size: u32,
     /// Reserved, zero. Keeps the pointers below 8-byte aligned in C and Rust.
     pub reserved: u32,
-    /// Text: the plugin's name, how the host config refers to it. Static.
+    /// Text: the plugin's name, how the host config refers to it: one or
+    /// more of `A-Z a-z 0-9 _ -` ([`crate::is_valid_plugin_name`]). Static.
     pub name: Bytes,
     /// Text: the plugin's own version, for operators. Static.
     pub version: Bytes,

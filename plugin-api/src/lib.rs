@@ -43,6 +43,27 @@ pub use sdk::{
 /// This crate's version, as `plugin new` writes it into a project's manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Whether `name` may name a plugin: one or more of `A-Z a-z 0-9 _ -`. The
+/// host refuses a descriptor whose name breaks this rule, and
+/// [`export_plugin!`] refuses to compile one. The name appears in config,
+/// log fields and metric labels, so it is kept to characters none of them
+/// must escape.
+pub const fn is_valid_plugin_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Re-exported so plugins (and [`export_plugin!`]) can name the exact
 /// `serde_json` version the SDK's `Value`s come from.
 pub use serde_json;
@@ -54,3 +75,18 @@ pub const C_HEADER: &str = include_str!("../include/variantd_plugin.h");
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_plugin_name;
+
+    #[test]
+    fn plugin_names_are_letters_digits_underscores_and_hyphens() {
+        for good in ["app_a", "app-b", "A1", "x", "swapper_2"] {
+            assert!(is_valid_plugin_name(good), "{good}");
+        }
+        for bad in ["", "app a", "app.a", "app/a", "é", "a\0", "app_a\n", "{x}"] {
+            assert!(!is_valid_plugin_name(bad), "{bad:?}");
+        }
+    }
+}

@@ -35,7 +35,10 @@ pub const fn descriptor<P: Plugin>(
     name: &'static str,
     version: &'static str,
 ) -> abi::PluginDescriptor {
-    assert!(!name.is_empty(), "a plugin name must not be empty");
+    assert!(
+        crate::is_valid_plugin_name(name),
+        "a plugin name is one or more of A-Z a-z 0-9 _ -"
+    );
     abi::PluginDescriptor {
         abi_version_major: abi::ABI_VERSION_MAJOR,
         abi_version_minor: abi::ABI_VERSION_MINOR,

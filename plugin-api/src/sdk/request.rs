@@ -128,8 +128,9 @@ impl<'a> Request<'a> {
         serde_json::from_slice(self.body())
     }
 
-    /// The user key the variant was decided for; empty when the variant was
-    /// addressed directly.
+    /// The user key the variant was decided for; when the variant was
+    /// addressed directly, the user key the request carries, if any; else
+    /// empty.
     pub fn user_key(&self) -> &str {
         &self.user_key
     }

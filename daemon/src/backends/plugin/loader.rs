@@ -44,7 +44,7 @@ pub enum LoadError {
     DescriptorTooSmall { found: u32, needed: u32 },
     #[error("descriptor lacks the `{0}` hook")]
     MissingHook(&'static str),
-    #[error("declared name is empty or not UTF-8 letters, digits, `_`, `-`")]
+    #[error("declared name is not one or more of A-Z a-z 0-9 `_` `-`")]
     BadName,
     #[error("init failed for variant `{variant}` with code {code} ({})", code_name(*code))]
     InitFailed { variant: String, code: i32 },
@@ -182,11 +182,7 @@ fn open_and_validate(
     // SAFETY: static text per the ABI.
     let name = unsafe { descriptor.name.as_slice() };
     let name = std::str::from_utf8(name).map_err(|_| LoadError::BadName)?;
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !variantd_plugin_api::is_valid_plugin_name(name) {
         return Err(LoadError::BadName);
     }
     let version = String::from_utf8_lossy(unsafe { descriptor.version.as_slice() }).into_owned();
