@@ -52,12 +52,8 @@ impl Breaker {
         }
     }
 
-    /// May a request go upstream now? In half-open state only one probe may.
-    pub fn allow(&self) -> bool {
-        self.admit().map(Permit::forget).is_some()
-    }
-
-    /// Like [`Breaker::allow`], but the returned permit gives a half-open probe
+    /// Leave for a request to go upstream now, if it may: in half-open state
+    /// only one probe may. The permit gives a half-open probe
     /// back if the request is abandoned (the caller went away, the future was
     /// dropped) before `on_success`/`on_failure`: without it the breaker would
     /// stay half-open with its one probe slot taken, failing every request
@@ -108,13 +104,6 @@ pub struct Permit<'a> {
     probe: bool,
 }
 
-impl Permit<'_> {
-    /// Keep the probe slot taken even if this permit is dropped unresolved.
-    fn forget(self) {
-        std::mem::forget(self)
-    }
-}
-
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         // Resolved probes already cleared the flag; clearing it again is harmless.
@@ -128,24 +117,30 @@ impl Drop for Permit<'_> {
 mod tests {
     use super::*;
 
+    /// Admit a request whose outcome the test reports itself: the permit is
+    /// forgotten, so a half-open probe keeps its slot until then.
+    fn allow(b: &Breaker) -> bool {
+        b.admit().map(std::mem::forget).is_some()
+    }
+
     #[test]
     fn opens_after_threshold_then_probes_once_then_closes() {
         let b = Breaker::new(3, Duration::from_millis(30));
         for _ in 0..2 {
-            assert!(b.allow());
+            assert!(allow(&b));
             b.on_failure();
         }
         assert_eq!(b.state(), BreakerState::Closed);
         b.on_failure();
         assert_eq!(b.state(), BreakerState::Open);
-        assert!(!b.allow());
+        assert!(!allow(&b));
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(b.state(), BreakerState::HalfOpen);
-        assert!(b.allow(), "one probe");
-        assert!(!b.allow(), "only one probe at a time");
+        assert!(allow(&b), "one probe");
+        assert!(!allow(&b), "only one probe at a time");
         b.on_success();
         assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.allow());
+        assert!(allow(&b));
     }
 
     #[test]
@@ -166,9 +161,9 @@ mod tests {
     fn failed_probe_reopens() {
         let b = Breaker::new(1, Duration::from_millis(20));
         b.on_failure();
-        assert!(!b.allow());
+        assert!(!allow(&b));
         std::thread::sleep(Duration::from_millis(30));
-        assert!(b.allow());
+        assert!(allow(&b));
         b.on_failure();
         assert_eq!(b.state(), BreakerState::Open);
     }
