@@ -9,15 +9,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::*;
 
-fn metrics(d: &Daemon) -> String {
-    client()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap()
-}
-
 /// The value of the sample whose name and labels contain all of `needles`.
 fn sample(text: &str, name: &str, needles: &[&str]) -> f64 {
     text.lines()
@@ -32,7 +23,7 @@ fn request_counters_match_what_was_routed_and_the_histogram_observes() {
     let work = Workdir::new().with_example_plugins();
     work.write_config(&example_config(""));
     let d = work.start();
-    let before = metrics(&d);
+    let before = d.metrics();
     let mut routed: HashMap<String, usize> = HashMap::new();
     let c = client();
     for i in 0..200 {
@@ -50,7 +41,7 @@ fn request_counters_match_what_was_routed_and_the_histogram_observes() {
             )
             .or_default() += 1;
     }
-    let after = metrics(&d);
+    let after = d.metrics();
     assert!(
         routed.len() == 2,
         "both variants were routed to: {routed:?}"
@@ -205,7 +196,7 @@ fn events_are_validated_and_land_in_the_events_file_after_a_flush() {
     assert!(events
         .iter()
         .any(|e| e["eventName"] == "signup" && e["value"] == "pro"));
-    assert!(metrics(&d).contains("variantd_events_written_total"));
+    assert!(d.metrics().contains("variantd_events_written_total"));
 }
 
 #[test]

@@ -711,12 +711,7 @@ fn circuit_opens_after_failures_and_closes_after_cool_down() {
         (3, connections),
         "the open circuit kept requests off the upstream"
     );
-    let metrics = http()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = d.metrics();
     assert!(
         metrics
             .lines()

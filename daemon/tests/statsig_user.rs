@@ -186,12 +186,7 @@ fn an_experiment_value_the_route_does_not_map_goes_to_its_default_never_a_5xx() 
             .contains("`C`, which the route does not map"),
         "{ready}"
     );
-    let metrics = client()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = d.metrics();
     assert!(
         metrics.lines().any(
             |l| l.starts_with("variantd_unmapped_decisions_total") && l.contains("value=\"C\"")

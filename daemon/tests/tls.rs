@@ -204,12 +204,7 @@ insecure_skip_verify = true
         "{error}"
     );
 
-    let metrics = client()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = d.metrics();
     assert!(
         metrics
             .lines()

@@ -189,12 +189,7 @@ fn websockets_are_decided_like_any_request_and_relayed_both_ways() {
         );
     });
 
-    let metrics = client()
-        .get(d.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = d.metrics();
     let relayed = metrics.lines().find(|l| {
         l.starts_with("variantd_websocket_connections_total")
             && l.contains("variant=\"ws_b\"")

@@ -331,6 +331,16 @@ impl Daemon {
         format!("{}://{}{}", self.scheme, self.addr, path)
     }
 
+    /// The Prometheus text `/metrics` answers with now.
+    pub fn metrics(&self) -> String {
+        client()
+            .get(self.url("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
     pub fn logs(&self) -> String {
         self.log.lock().unwrap().clone()
     }
