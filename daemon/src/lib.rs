@@ -11,6 +11,8 @@
 //! Beside them, private to the daemon: `results` (the results engine behind
 //! `/results` and `/ui`) and `tls` (the listener's and upstreams' TLS).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 // What the binary runs.
 pub mod cli;
 pub mod commands;

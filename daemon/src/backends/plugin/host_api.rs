@@ -63,6 +63,13 @@ impl<'a> ResponseSink<'a> {
 // These run inside plugin calls: they must never unwind into plugin frames,
 // so they do nothing that can panic short of an allocation failure.
 
+/// `log` callback of the host table.
+///
+/// # Safety
+///
+/// `ctx` is null or the `HostContext` pointer the host passed to the plugin's
+/// `init` (it lives until after the instance's `shutdown`), and `message`
+/// points at `len` readable bytes for the duration of the call.
 unsafe extern "C" fn host_log(
     ctx: abi::HostContextHostPtr,
     level: abi::LogLevel,
@@ -71,8 +78,12 @@ unsafe extern "C" fn host_log(
     if ctx.is_null() {
         return;
     }
-    let ctx = &*(ctx as *const HostContext);
-    let message = String::from_utf8_lossy(message.as_slice());
+    // SAFETY: non-null `ctx` is the `HostContext` we handed to `init`; the
+    // instance owns it and drops it only after `shutdown`, so it is live for
+    // any call the plugin makes, on whichever thread it makes it.
+    let ctx = unsafe { &*(ctx as *const HostContext) };
+    // SAFETY: the caller guarantees `message` is readable for this call.
+    let message = String::from_utf8_lossy(unsafe { message.as_slice() });
     let (plugin, variant) = (ctx.plugin.as_str(), ctx.variant.as_str());
     match level {
         abi::VD_LOG_ERROR => tracing::error!(target: "plugin", plugin, variant, "{message}"),
@@ -85,17 +96,26 @@ unsafe extern "C" fn host_log(
 }
 
 /// ABI 1.1: hand out the route parameters of the request being handled.
+///
+/// # Safety
+///
+/// `request` is null or the request pointer the host passed to the `handle`
+/// call that is running on this thread; `out_params` is null or valid for a
+/// write. The returned array lives as long as that `handle` call.
 unsafe extern "C" fn request_route_params(
     request: *const abi::Request,
     out_params: *mut *const abi::Header,
 ) -> usize {
     // The ABI requires `request` to be the pointer we passed to `handle`,
     // which always points at a `HostRequest` (see `PluginInstance::call`).
-    let Some(host_request) = request.cast::<HostRequest>().as_ref() else {
+    // SAFETY: per the caller's contract the pointer is null or the
+    // `HostRequest` that `PluginInstance::call` borrows for the whole call.
+    let Some(host_request) = (unsafe { request.cast::<HostRequest>().as_ref() }) else {
         return 0;
     };
     let params = &host_request.route_params;
-    if let Some(out) = out_params.as_mut() {
+    // SAFETY: the caller guarantees `out_params` is null or writable.
+    if let Some(out) = unsafe { out_params.as_mut() } {
         *out = if params.is_empty() {
             std::ptr::null()
         } else {
@@ -105,8 +125,17 @@ unsafe extern "C" fn request_route_params(
     params.len()
 }
 
+/// `response_set_status` callback of the host table.
+///
+/// # Safety
+///
+/// `response` is null or the response builder the host passed to the `handle`
+/// call running on this thread, and nothing else touches it during the call.
 unsafe extern "C" fn response_set_status(response: abi::ResponseBuilderHostPtr, status: u16) {
-    if let Some(sink) = (response as *mut ResponseSink).as_mut() {
+    // SAFETY: non-null `response` is the `ResponseSink` that
+    // `PluginInstance::call` owns on its stack for the whole `handle` call and
+    // lends only to this thread's callbacks, one at a time.
+    if let Some(sink) = unsafe { (response as *mut ResponseSink).as_mut() } {
         sink.status = if (100..=599).contains(&status) {
             status
         } else {
@@ -115,30 +144,48 @@ unsafe extern "C" fn response_set_status(response: abi::ResponseBuilderHostPtr, 
     }
 }
 
+/// `response_add_header` callback of the host table.
+///
+/// # Safety
+///
+/// As for [`response_set_status`]; in addition `name` and `value` each point
+/// at `len` readable bytes for the duration of the call.
 unsafe extern "C" fn response_add_header(
     response: abi::ResponseBuilderHostPtr,
     name: abi::Bytes,
     value: abi::Bytes,
 ) {
-    let Some(sink) = (response as *mut ResponseSink).as_mut() else {
+    // SAFETY: non-null `response` is the `ResponseSink` that
+    // `PluginInstance::call` owns for the whole `handle` call and lends only
+    // to this thread's callbacks, one at a time.
+    let Some(sink) = (unsafe { (response as *mut ResponseSink).as_mut() }) else {
         return;
     };
-    match (
-        HeaderName::from_bytes(name.as_slice()),
-        HeaderValue::from_bytes(value.as_slice()),
-    ) {
+    // SAFETY: the caller guarantees both slices are readable for this call.
+    let (name, value) = unsafe { (name.as_slice(), value.as_slice()) };
+    match (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
         (Ok(n), Ok(v)) => sink.headers.push((n, v)),
         _ => tracing::warn!(
             target: "plugin",
             plugin = %sink.context.plugin,
-            header = %String::from_utf8_lossy(name.as_slice()),
+            header = %String::from_utf8_lossy(name),
             "plugin sent an invalid response header; dropped"
         ),
     }
 }
 
+/// `response_append_body` callback of the host table.
+///
+/// # Safety
+///
+/// As for [`response_set_status`]; in addition `data` points at `len`
+/// readable bytes for the duration of the call.
 unsafe extern "C" fn response_append_body(response: abi::ResponseBuilderHostPtr, data: abi::Bytes) {
-    if let Some(sink) = (response as *mut ResponseSink).as_mut() {
-        sink.body.extend_from_slice(data.as_slice());
+    // SAFETY: non-null `response` is the `ResponseSink` that
+    // `PluginInstance::call` owns for the whole `handle` call and lends only
+    // to this thread's callbacks, one at a time.
+    if let Some(sink) = unsafe { (response as *mut ResponseSink).as_mut() } {
+        // SAFETY: the caller guarantees `data` is readable for this call.
+        sink.body.extend_from_slice(unsafe { data.as_slice() });
     }
 }
