@@ -85,7 +85,9 @@ impl Bytes {
         if self.len == 0 || self.ptr.is_null() {
             &[]
         } else {
-            std::slice::from_raw_parts(self.ptr, self.len)
+            // SAFETY: non-null and non-empty; the caller guarantees `len`
+            // readable bytes at `ptr`, unchanged for `'a`.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
         }
     }
 }

@@ -32,6 +32,8 @@
 //! See `README.md` in this crate for the ownership and threading contract,
 //! C plugins and the rules for evolving the ABI.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod abi;
 pub mod sdk;
 

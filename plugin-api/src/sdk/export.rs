@@ -103,7 +103,9 @@ pub unsafe extern "C" fn init<P: Plugin>(
     config_json: abi::Bytes,
     out_instance: *mut abi::InstancePluginPtr,
 ) -> abi::Status {
-    let h = Host::from_raw(host, ctx);
+    // SAFETY: the caller (the host, per the ABI) guarantees `host` is null or
+    // a table that lives as long as the instance, and `ctx` is its context.
+    let h = unsafe { Host::from_raw(host, ctx) };
     if out_instance.is_null() {
         h.error("init: the host passed out_instance = NULL");
         return abi::VD_ERR_INTERNAL;
@@ -112,7 +114,9 @@ pub unsafe extern "C" fn init<P: Plugin>(
         h,
         || "init".to_owned(),
         || {
-            let bytes = config_json.as_slice();
+            // SAFETY: the host keeps `config_json` readable for this call, and
+            // `bytes` does not outlive it (the SDK copies what it keeps).
+            let bytes = unsafe { config_json.as_slice() };
             let config = if bytes.iter().all(u8::is_ascii_whitespace) {
                 serde_json::Value::Object(serde_json::Map::new())
             } else {
@@ -129,7 +133,10 @@ pub unsafe extern "C" fn init<P: Plugin>(
             match P::init(InitContext::new(&config, bytes, h)) {
                 Ok(plugin) => {
                     let instance = Box::new(Instance { plugin, host: h });
-                    out_instance.write(Box::into_raw(instance).cast());
+                    // SAFETY: checked non-null above; the caller guarantees
+                    // it is writable. The host owns the box from here until
+                    // it passes it back to `shutdown`.
+                    unsafe { out_instance.write(Box::into_raw(instance).cast()) };
                     abi::VD_OK
                 }
                 Err(e) => {
@@ -156,13 +163,19 @@ pub unsafe extern "C" fn handle<P: Plugin>(
     if instance.is_null() || request.is_null() || response.is_null() {
         return abi::VD_ERR_INTERNAL;
     }
-    let inst = &*instance.cast_const().cast::<Instance<P>>();
+    // SAFETY: non-null, and the caller guarantees it is the `Instance<P>` box
+    // from `init::<P>`, not yet shut down; `handle` may run on many threads at
+    // once, and we only take a shared reference.
+    let inst = unsafe { &*instance.cast_const().cast::<Instance<P>>() };
     let host = inst.host;
-    let raw = &*request;
+    // SAFETY: non-null, and the host keeps the request valid for this call.
+    let raw = unsafe { &*request };
     guard(
         host,
         || {
-            let (m, p) = (raw.method.as_slice(), raw.path.as_slice());
+            // SAFETY: the request's text fields are readable for the call,
+            // and this closure runs within it.
+            let (m, p) = unsafe { (raw.method.as_slice(), raw.path.as_slice()) };
             format!(
                 "handle {} {}",
                 String::from_utf8_lossy(m),
@@ -170,14 +183,20 @@ pub unsafe extern "C" fn handle<P: Plugin>(
             )
         },
         || {
-            let req = Request::from_raw(raw, host);
+            // SAFETY: `raw` is the host's request, valid for this call; `req`
+            // is dropped before `handle` returns.
+            let req = unsafe { Request::from_raw(raw, host) };
             match inst.plugin.handle(&req) {
                 Ok(resp) => {
                     let api = host.raw_api();
                     if api.is_null() {
                         return abi::VD_ERR_INTERNAL;
                     }
-                    resp.write_to(&*api, response);
+                    // SAFETY: `api` is the host table from `init` (non-null,
+                    // checked above; it outlives the instance), and `response`
+                    // is the builder the host passed for this call, on this
+                    // thread.
+                    unsafe { resp.write_to(&*api, response) };
                     abi::VD_OK
                 }
                 Err(e) => {
@@ -203,7 +222,9 @@ pub unsafe extern "C" fn shutdown<P: Plugin>(instance: abi::InstancePluginPtr) {
     if instance.is_null() {
         return;
     }
-    let inst = Box::from_raw(instance.cast::<Instance<P>>());
+    // SAFETY: the caller guarantees `instance` is the box from `init::<P>`,
+    // passed here once, after the last `handle` returned: we own it again.
+    let inst = unsafe { Box::from_raw(instance.cast::<Instance<P>>()) };
     let host = inst.host;
     guard(
         host,

@@ -39,22 +39,28 @@ impl<'a> Request<'a> {
     /// Every buffer and the header array of `raw` must be valid (as the ABI
     /// promises for the duration of `handle`) for `'a`.
     pub unsafe fn from_raw(raw: &'a abi::Request, host: Host) -> Self {
+        // SAFETY (this block and the fields below): the caller guarantees the
+        // header array and every buffer of `raw` stay valid for `'a` (the
+        // host owns them for the whole `handle` call).
         let headers: &'a [abi::Header] = if raw.headers_len == 0 || raw.headers.is_null() {
             &[]
         } else {
-            std::slice::from_raw_parts(raw.headers, raw.headers_len)
+            unsafe { std::slice::from_raw_parts(raw.headers, raw.headers_len) }
         };
-        Request {
-            raw,
-            host,
-            method: text(raw.method.as_slice()),
-            path: text(raw.path.as_slice()),
-            query: text(raw.query.as_slice()),
-            user_key: text(raw.user_key.as_slice()),
-            variant: text(raw.variant.as_slice()),
-            decided_by: text(raw.decided_by.as_slice()),
-            rule_id: text(raw.rule_id.as_slice()),
-            headers,
+        // SAFETY: as above: each field is a host buffer valid for `'a`.
+        unsafe {
+            Request {
+                raw,
+                host,
+                method: text(raw.method.as_slice()),
+                path: text(raw.path.as_slice()),
+                query: text(raw.query.as_slice()),
+                user_key: text(raw.user_key.as_slice()),
+                variant: text(raw.variant.as_slice()),
+                decided_by: text(raw.decided_by.as_slice()),
+                rule_id: text(raw.rule_id.as_slice()),
+                headers,
+            }
         }
     }
 

@@ -147,16 +147,21 @@ impl Response {
     /// `api` and `builder` must be the valid table and builder of the
     /// current `handle` call, on the thread that received them.
     pub unsafe fn write_to(&self, api: &abi::HostApi, builder: abi::ResponseBuilderHostPtr) {
-        (api.response_set_status)(builder, self.status);
-        for (name, value) in &self.headers {
-            (api.response_add_header)(
-                builder,
-                abi::Bytes::from_slice(name.as_bytes()),
-                abi::Bytes::from_slice(value.as_bytes()),
-            );
-        }
-        if !self.body.is_empty() {
-            (api.response_append_body)(builder, abi::Bytes::from_slice(&self.body));
+        // SAFETY: the caller guarantees `api` and `builder` belong to the
+        // current `handle` call on this thread; every `Bytes` we pass borrows
+        // from `self`, which outlives each callback (the host copies).
+        unsafe {
+            (api.response_set_status)(builder, self.status);
+            for (name, value) in &self.headers {
+                (api.response_add_header)(
+                    builder,
+                    abi::Bytes::from_slice(name.as_bytes()),
+                    abi::Bytes::from_slice(value.as_bytes()),
+                );
+            }
+            if !self.body.is_empty() {
+                (api.response_append_body)(builder, abi::Bytes::from_slice(&self.body));
+            }
         }
     }
 }

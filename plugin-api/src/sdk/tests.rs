@@ -36,30 +36,70 @@ struct FakeResponse {
     calls: usize,
 }
 
+/// Fake host callback.
+///
+/// # Safety
+///
+/// The pointers are the fake host's own (from the test that called `handle`),
+/// valid for the call, on this thread.
 unsafe extern "C" fn fake_log(ctx: abi::HostContextHostPtr, level: abi::LogLevel, message: Bytes) {
-    let log = &*ctx.cast::<FakeLog>();
-    let text = String::from_utf8(message.as_slice().to_vec()).expect("log lines are UTF-8");
-    log.lines.lock().unwrap().push((level, text));
+    // SAFETY: the SDK under test passes back the fake context, builder or
+    // request this test created and still owns, during the call.
+    unsafe {
+        let log = &*ctx.cast::<FakeLog>();
+        let text = String::from_utf8(message.as_slice().to_vec()).expect("log lines are UTF-8");
+        log.lines.lock().unwrap().push((level, text));
+    }
 }
 
+/// Fake host callback.
+///
+/// # Safety
+///
+/// The pointers are the fake host's own (from the test that called `handle`),
+/// valid for the call, on this thread.
 unsafe extern "C" fn fake_set_status(r: abi::ResponseBuilderHostPtr, status: u16) {
-    let r = &mut *r.cast::<FakeResponse>();
-    r.status = Some(status);
-    r.calls += 1;
+    // SAFETY: the SDK under test passes back the fake context, builder or
+    // request this test created and still owns, during the call.
+    unsafe {
+        let r = &mut *r.cast::<FakeResponse>();
+        r.status = Some(status);
+        r.calls += 1;
+    }
 }
 
+/// Fake host callback.
+///
+/// # Safety
+///
+/// The pointers are the fake host's own (from the test that called `handle`),
+/// valid for the call, on this thread.
 unsafe extern "C" fn fake_add_header(r: abi::ResponseBuilderHostPtr, name: Bytes, value: Bytes) {
-    let r = &mut *r.cast::<FakeResponse>();
-    let n = String::from_utf8_lossy(name.as_slice()).into_owned();
-    let v = String::from_utf8_lossy(value.as_slice()).into_owned();
-    r.headers.push((n, v));
-    r.calls += 1;
+    // SAFETY: the SDK under test passes back the fake context, builder or
+    // request this test created and still owns, during the call.
+    unsafe {
+        let r = &mut *r.cast::<FakeResponse>();
+        let n = String::from_utf8_lossy(name.as_slice()).into_owned();
+        let v = String::from_utf8_lossy(value.as_slice()).into_owned();
+        r.headers.push((n, v));
+        r.calls += 1;
+    }
 }
 
+/// Fake host callback.
+///
+/// # Safety
+///
+/// The pointers are the fake host's own (from the test that called `handle`),
+/// valid for the call, on this thread.
 unsafe extern "C" fn fake_append_body(r: abi::ResponseBuilderHostPtr, data: Bytes) {
-    let r = &mut *r.cast::<FakeResponse>();
-    r.body.extend_from_slice(data.as_slice());
-    r.calls += 1;
+    // SAFETY: the SDK under test passes back the fake context, builder or
+    // request this test created and still owns, during the call.
+    unsafe {
+        let r = &mut *r.cast::<FakeResponse>();
+        r.body.extend_from_slice(data.as_slice());
+        r.calls += 1;
+    }
 }
 
 /// The fake host's request: the ABI request first, so the pointer handed to
@@ -70,21 +110,34 @@ struct FakeRawRequest {
     route_params: Vec<abi::Header>,
 }
 
+/// Fake host callback.
+///
+/// # Safety
+///
+/// The pointers are the fake host's own (from the test that called `handle`),
+/// valid for the call, on this thread.
 unsafe extern "C" fn fake_route_params(
     request: *const abi::Request,
     out_params: *mut *const abi::Header,
 ) -> usize {
-    let fake = &*request.cast::<FakeRawRequest>();
-    if !out_params.is_null() {
-        *out_params = if fake.route_params.is_empty() {
-            std::ptr::null()
-        } else {
-            fake.route_params.as_ptr()
-        };
+    // SAFETY: the SDK under test passes back the fake context, builder or
+    // request this test created and still owns, during the call.
+    unsafe {
+        let fake = &*request.cast::<FakeRawRequest>();
+        if !out_params.is_null() {
+            *out_params = if fake.route_params.is_empty() {
+                std::ptr::null()
+            } else {
+                fake.route_params.as_ptr()
+            };
+        }
+        fake.route_params.len()
     }
-    fake.route_params.len()
 }
 
+/// # Safety
+///
+/// None needed: it aborts without touching its arguments.
 unsafe extern "C" fn must_not_be_called(
     _: *const abi::Request,
     _: *mut *const abi::Header,
