@@ -260,6 +260,8 @@ impl Loaded {
         let log = Box::<FakeLog>::default();
         let mut instance: abi::InstancePluginPtr = std::ptr::null_mut();
         let init = desc.init.expect("init hook");
+        // SAFETY: the static fake table, the boxed log (owned by `Loaded`
+        // until after shutdown) and `instance` are valid for the call.
         let status = unsafe {
             init(
                 api,
@@ -287,6 +289,8 @@ impl Loaded {
     fn call(&self, req: &OwnedRequest) -> (abi::Status, FakeResponse) {
         let mut resp = FakeResponse::default();
         let handle = self.desc.handle.expect("handle hook");
+        // SAFETY: `raw`, `resp` and the instance outlive this call on this
+        // thread; the fake host only touches `resp` during it.
         let status = req.with_raw(|raw| unsafe {
             handle(self.instance, raw, (&mut resp as *mut FakeResponse).cast())
         });
@@ -295,6 +299,8 @@ impl Loaded {
 
     fn shutdown(self) -> Box<FakeLog> {
         if let Some(shutdown) = self.desc.shutdown {
+            // SAFETY: the instance came from `init` and no `call` is running
+            // (we own `self`); it is shut down exactly once.
             unsafe { shutdown(self.instance) }
         }
         self.log
@@ -406,6 +412,7 @@ impl Plugin for PanicOnShutdown {
 static PANIC_ON_SHUTDOWN: abi::PluginDescriptor = export::descriptor::<PanicOnShutdown>("pos", "1");
 
 fn tester() -> &'static abi::PluginDescriptor {
+    // SAFETY: the entry returns a pointer to a static descriptor.
     unsafe { &*variantd_plugin_entry_v1() }
 }
 
@@ -425,6 +432,7 @@ fn entry_point_returns_a_v1_descriptor() {
         std::mem::size_of::<abi::PluginDescriptor>()
     );
     assert_eq!(d.reserved, 0);
+    // SAFETY: static text in a static descriptor of this test binary.
     assert_eq!(unsafe { d.name.as_slice() }, b"tester");
     assert_eq!(unsafe { d.version.as_slice() }, b"9.8.7");
     assert!(d.init.is_some() && d.handle.is_some() && d.shutdown.is_some());
@@ -647,6 +655,8 @@ fn concurrent_handles() {
 
 #[test]
 fn null_arguments_are_refused() {
+    // SAFETY: each hook is handed nulls (or the fake host), which the SDK must
+    // refuse before dereferencing anything; nothing outlives the block.
     unsafe {
         let init = tester().init.unwrap();
         let handle = tester().handle.unwrap();

@@ -179,12 +179,15 @@ fn open_and_validate(
     if descriptor.handle.is_none() {
         return Err(LoadError::MissingHook("handle"));
     }
-    // SAFETY: static text per the ABI.
+    // SAFETY: static text per the ABI, mapped while `library` is alive; we
+    // copy it before returning.
     let name = unsafe { descriptor.name.as_slice() };
     let name = std::str::from_utf8(name).map_err(|_| LoadError::BadName)?;
     if !variantd_plugin_api::is_valid_plugin_name(name) {
         return Err(LoadError::BadName);
     }
+    // SAFETY: like `name`, static text in the descriptor, which stays mapped
+    // while `library` (returned beside it) lives; we copy it out at once.
     let version = String::from_utf8_lossy(unsafe { descriptor.version.as_slice() }).into_owned();
     Ok((library, descriptor, name.to_string(), version))
 }
