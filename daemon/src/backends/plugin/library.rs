@@ -12,10 +12,33 @@ use variantd_plugin_api::abi;
 use super::private_copy::PrivateCopy;
 use super::retention::{OpenLibrary, Retention};
 
+/// A validated plugin descriptor: a pointer into a loaded library's mapping.
+/// It is not `'static`: it is only handed out by [`PluginLibrary::descriptor`],
+/// borrowed from the `PluginLibrary` that keeps that library mapped.
+pub(super) struct Descriptor(std::ptr::NonNull<abi::PluginDescriptor>);
+
+impl Descriptor {
+    /// # Safety
+    ///
+    /// `ptr` points at a descriptor the loader has checked (ABI major, size,
+    /// hooks) inside the mapping of the `Library` it is stored beside, and the
+    /// descriptor is only read while that library stays open.
+    pub(super) unsafe fn new(ptr: std::ptr::NonNull<abi::PluginDescriptor>) -> Self {
+        Descriptor(ptr)
+    }
+}
+
+// SAFETY: the descriptor is immutable static data of the plugin (the ABI
+// forbids writing it), so reading it from any thread is sound.
+unsafe impl Send for Descriptor {}
+// SAFETY: as for `Send`: shared reads of immutable data.
+unsafe impl Sync for Descriptor {}
+
 pub struct PluginLibrary {
     /// `None` only while dropping.
     library: Mutex<Option<Library>>,
-    descriptor: &'static abi::PluginDescriptor,
+    /// Lives inside `library`'s mapping; read only through `descriptor()`.
+    descriptor: Descriptor,
     pub name: String,
     pub version: String,
     /// Where the operator put it.
@@ -36,7 +59,7 @@ impl PluginLibrary {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         library: Library,
-        descriptor: &'static abi::PluginDescriptor,
+        descriptor: Descriptor,
         name: String,
         version: String,
         file: PathBuf,
@@ -70,7 +93,9 @@ impl PluginLibrary {
 
     /// The descriptor, valid for as long as `self` is.
     pub(super) fn descriptor(&self) -> &abi::PluginDescriptor {
-        self.descriptor
+        // SAFETY: `self.library` keeps the mapping open until `self` drops,
+        // so the reference cannot outlive it (see `Descriptor::new`).
+        unsafe { self.descriptor.0.as_ref() }
     }
 
     pub(super) fn retention(&self) -> Arc<Retention> {
@@ -86,14 +111,14 @@ impl PluginLibrary {
     /// its descriptor declares it (for operators: `variantd plugin check`).
     pub fn abi_version(&self) -> (u32, u32) {
         (
-            self.descriptor.abi_version_major,
-            self.descriptor.abi_version_minor,
+            self.descriptor().abi_version_major,
+            self.descriptor().abi_version_minor,
         )
     }
 
     /// The size of the plugin's descriptor, as it declares it.
     pub fn descriptor_size(&self) -> u32 {
-        self.descriptor.descriptor_size
+        self.descriptor().descriptor_size
     }
 
     pub fn in_flight(&self) -> usize {

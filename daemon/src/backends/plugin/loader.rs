@@ -12,7 +12,7 @@ use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use sha2::{Digest, Sha256};
 use variantd_plugin_api::abi;
 
-use super::library::PluginLibrary;
+use super::library::{Descriptor, PluginLibrary};
 use super::private_copy::PrivateCopy;
 use super::retention::Retention;
 
@@ -133,9 +133,7 @@ impl Loader {
     }
 }
 
-fn open_and_validate(
-    path: &Path,
-) -> Result<(Library, &'static abi::PluginDescriptor, String, String), LoadError> {
+fn open_and_validate(path: &Path) -> Result<(Library, Descriptor, String, String), LoadError> {
     // SAFETY: loading runs the library's initialisers; that is the trust we
     // place in files an operator put in the plugin directory.
     let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
@@ -171,8 +169,9 @@ fn open_and_validate(
             needed: MIN_DESCRIPTOR_SIZE,
         });
     }
+    let raw = descriptor;
     // SAFETY: major and size say the v1 layout is all there.
-    let descriptor: &'static abi::PluginDescriptor = unsafe { &*descriptor };
+    let descriptor: &abi::PluginDescriptor = unsafe { &*descriptor };
     if descriptor.init.is_none() {
         return Err(LoadError::MissingHook("init"));
     }
@@ -189,7 +188,12 @@ fn open_and_validate(
     // SAFETY: like `name`, static text in the descriptor, which stays mapped
     // while `library` (returned beside it) lives; we copy it out at once.
     let version = String::from_utf8_lossy(unsafe { descriptor.version.as_slice() }).into_owned();
-    Ok((library, descriptor, name.to_string(), version))
+    let name = name.to_string();
+    // SAFETY: `raw` is non-null (checked above), validated here, and lies in
+    // `library`'s mapping; the two are returned together and stored side by
+    // side in `PluginLibrary`.
+    let descriptor = unsafe { Descriptor::new(std::ptr::NonNull::from(&*raw)) };
+    Ok((library, descriptor, name, version))
 }
 
 /// libloading's own message is just "dlopen failed"; dlerror's text (which
