@@ -59,6 +59,8 @@ pub struct PluginInstance {
 // SAFETY: the ABI requires `handle` to be callable from many threads at once
 // on one instance; the instance pointer is never dereferenced by us.
 unsafe impl Send for PluginInstance {}
+// SAFETY: as for `Send`: concurrent `handle` calls on one instance are what
+// the ABI requires a plugin to support; our own fields are Sync.
 unsafe impl Sync for PluginInstance {}
 
 impl PluginInstance {
