@@ -45,6 +45,7 @@ impl<'a> Request<'a> {
         let headers: &'a [abi::Header] = if raw.headers_len == 0 || raw.headers.is_null() {
             &[]
         } else {
+            // SAFETY: non-null, `headers_len` entries, valid for `'a` (see above).
             unsafe { std::slice::from_raw_parts(raw.headers, raw.headers_len) }
         };
         // SAFETY: as above: each field is a host buffer valid for `'a`.
