@@ -136,7 +136,9 @@ async fn built_in_endpoint(
         Endpoint::AdminStatus => admin::status(req, state).await,
         Endpoint::AdminExplain => admin::explain(req, state).await,
         Endpoint::AdminUnknown => admin::not_found(req).await,
-        Endpoint::Variant => crate::request::direct::direct(&req, payload, snapshot, param).await,
+        Endpoint::Variant => {
+            crate::request::direct::direct(&req, payload, snapshot, &decoded(param)).await
+        }
     }
 }
 

@@ -17,16 +17,15 @@ use crate::snapshot::Snapshot;
 /// The metrics label of every direct request.
 static DIRECT_ROUTE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("/variants/{name}"));
 
-/// Serve a request for the variant `name` (the path's second segment, as
-/// sent).
+/// Serve a request for the variant `name` (the path's second segment, its
+/// escapes decoded).
 pub(crate) async fn direct(
     req: &HttpRequest,
     payload: web::Payload,
     snapshot: &Snapshot,
     name: &str,
 ) -> HttpResponse {
-    let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-    let Some(variant) = snapshot.variants.get(&*name) else {
+    let Some(variant) = snapshot.variants.get(name) else {
         let known: Vec<&String> = snapshot.variants.keys().collect();
         return json_error(
             StatusCode::NOT_FOUND,
